@@ -1,0 +1,332 @@
+//! The causal context: which dots a replica has seen, as a compacted version vector plus a cloud
+//! of dots received out of order. There are no tombstones: a dot that is in the context but has
+//! no entry in the store is an entry that was removed.
+
+use std::collections::BTreeMap;
+
+use crate::dot::Dot;
+use crate::replica::ReplicaId;
+
+/// The dots of one replica that have been seen: every counter in `1..=base`, plus a cloud of
+/// disjoint, non-adjacent inclusive ranges above `base + 1`.
+///
+/// Adding the counter `base + 1` compacts the cloud: ranges that become contiguous with the base
+/// are folded into it, so a replica that sees every dot in order keeps a single number.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct DotRanges {
+    base: u64,
+    cloud: Vec<(u64, u64)>,
+}
+
+impl DotRanges {
+    /// No dots.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every counter in `1..=base`.
+    pub fn up_to(base: u64) -> Self {
+        DotRanges {
+            base,
+            cloud: Vec::new(),
+        }
+    }
+
+    /// Builds ranges from a base and a cloud in any order (overlaps are merged).
+    pub fn from_parts(base: u64, cloud: impl IntoIterator<Item = (u64, u64)>) -> Self {
+        let mut ranges = DotRanges::up_to(base);
+        for (first, last) in cloud {
+            ranges.insert_range(first, last);
+        }
+        ranges
+    }
+
+    /// The compacted prefix: every counter up to this one has been seen.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    /// The ranges seen out of order, above `base + 1`, sorted and disjoint.
+    pub fn cloud(&self) -> &[(u64, u64)] {
+        &self.cloud
+    }
+
+    /// Whether no counter is covered.
+    pub fn is_empty(&self) -> bool {
+        self.base == 0 && self.cloud.is_empty()
+    }
+
+    /// The highest counter covered, or 0.
+    pub fn max(&self) -> u64 {
+        self.cloud.last().map_or(self.base, |&(_, last)| last)
+    }
+
+    /// How many counters are covered.
+    pub fn len(&self) -> u64 {
+        self.base
+            + self
+                .cloud
+                .iter()
+                .map(|&(first, last)| last - first + 1)
+                .sum::<u64>()
+    }
+
+    /// Whether `counter` has been seen.
+    pub fn contains(&self, counter: u64) -> bool {
+        if counter == 0 {
+            return false;
+        }
+        if counter <= self.base {
+            return true;
+        }
+        match self
+            .cloud
+            .binary_search_by(|&(first, _)| first.cmp(&counter))
+        {
+            Ok(_) => true,
+            Err(0) => false,
+            Err(index) => self.cloud[index - 1].1 >= counter,
+        }
+    }
+
+    /// Marks one counter as seen.
+    pub fn insert(&mut self, counter: u64) {
+        self.insert_range(counter, counter);
+    }
+
+    /// Marks every counter in `first..=last` as seen. Counter 0 is not a dot and is ignored.
+    pub fn insert_range(&mut self, first: u64, last: u64) {
+        let first = first.max(1);
+        if first > last {
+            return;
+        }
+        if first <= self.base.saturating_add(1) {
+            if last > self.base {
+                self.base = last;
+                self.compact();
+            }
+            return;
+        }
+        // Ranges that overlap or touch [first, last] are merged into one.
+        let start = self
+            .cloud
+            .partition_point(|&(_, end)| end.saturating_add(1) < first);
+        let mut end_index = start;
+        let mut merged = (first, last);
+        while end_index < self.cloud.len() && self.cloud[end_index].0 <= last.saturating_add(1) {
+            merged.0 = merged.0.min(self.cloud[end_index].0);
+            merged.1 = merged.1.max(self.cloud[end_index].1);
+            end_index += 1;
+        }
+        self.cloud.splice(start..end_index, [merged]);
+    }
+
+    fn compact(&mut self) {
+        let absorbed = self
+            .cloud
+            .iter()
+            .take_while(|&&(first, _)| first <= self.base.saturating_add(1))
+            .count();
+        if absorbed > 0 {
+            for &(_, last) in &self.cloud[..absorbed] {
+                self.base = self.base.max(last);
+            }
+            self.cloud.drain(..absorbed);
+        }
+    }
+
+    /// Adds every counter of `other`.
+    pub fn union(&mut self, other: &DotRanges) {
+        if other.base > 0 {
+            self.insert_range(1, other.base);
+        }
+        for &(first, last) in &other.cloud {
+            self.insert_range(first, last);
+        }
+    }
+
+    /// The counters covered here and not in `seen`.
+    pub fn difference(&self, seen: &DotRanges) -> DotRanges {
+        let mut out = DotRanges::new();
+        for (first, last) in self.ranges() {
+            let mut cursor = first;
+            for (seen_first, seen_last) in seen.ranges() {
+                if seen_last < cursor {
+                    continue;
+                }
+                if seen_first > last {
+                    break;
+                }
+                if seen_first > cursor {
+                    out.insert_range(cursor, seen_first - 1);
+                }
+                cursor = seen_last.saturating_add(1);
+                if cursor > last {
+                    break;
+                }
+            }
+            if cursor <= last && cursor >= first {
+                out.insert_range(cursor, last);
+            }
+        }
+        out
+    }
+
+    /// Every covered range, the compacted prefix first.
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        (self.base > 0)
+            .then_some((1, self.base))
+            .into_iter()
+            .chain(self.cloud.iter().copied())
+    }
+
+    /// Every covered counter, in ascending order.
+    pub fn counters(&self) -> impl Iterator<Item = u64> + '_ {
+        self.ranges().flat_map(|(first, last)| first..=last)
+    }
+}
+
+/// The set of dots a replica (or a delta) has seen, grouped by replica.
+#[derive(Clone, Default, PartialEq, Eq, Debug)]
+pub struct CausalContext {
+    replicas: BTreeMap<ReplicaId, DotRanges>,
+}
+
+impl CausalContext {
+    /// An empty context.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether no dot is covered.
+    pub fn is_empty(&self) -> bool {
+        self.replicas.values().all(DotRanges::is_empty)
+    }
+
+    /// Whether `dot` has been seen.
+    pub fn contains(&self, dot: &Dot) -> bool {
+        self.replicas
+            .get(&dot.replica)
+            .is_some_and(|ranges| ranges.contains(dot.counter))
+    }
+
+    /// Marks `dot` as seen.
+    pub fn insert(&mut self, dot: &Dot) {
+        self.replicas
+            .entry(dot.replica.clone())
+            .or_default()
+            .insert(dot.counter);
+    }
+
+    /// Marks all of `ranges` of `replica` as seen.
+    pub fn insert_ranges(&mut self, replica: &ReplicaId, ranges: &DotRanges) {
+        if ranges.is_empty() {
+            return;
+        }
+        match self.replicas.get_mut(replica) {
+            Some(mine) => mine.union(ranges),
+            None => {
+                self.replicas.insert(replica.clone(), ranges.clone());
+            }
+        }
+    }
+
+    /// The least upper bound: every dot seen by either side.
+    pub fn join(&mut self, other: &CausalContext) {
+        for (replica, ranges) in &other.replicas {
+            self.insert_ranges(replica, ranges);
+        }
+    }
+
+    /// The dots seen of one replica.
+    pub fn ranges(&self, replica: &ReplicaId) -> Option<&DotRanges> {
+        self.replicas.get(replica)
+    }
+
+    /// Every replica with the dots seen of it, ordered by replica.
+    pub fn iter(&self) -> impl Iterator<Item = (&ReplicaId, &DotRanges)> {
+        self.replicas.iter()
+    }
+
+    /// Forgets a replica entirely (used when a newer incarnation supersedes it).
+    pub fn remove_replica(&mut self, replica: &ReplicaId) -> Option<DotRanges> {
+        self.replicas.remove(replica)
+    }
+
+    /// Keeps only the replicas for which `keep` returns true.
+    pub fn retain(&mut self, mut keep: impl FnMut(&ReplicaId) -> bool) {
+        self.replicas.retain(|replica, _| keep(replica));
+    }
+
+    /// How many replicas are mentioned.
+    pub fn replica_count(&self) -> usize {
+        self.replicas.len()
+    }
+}
+
+impl FromIterator<(ReplicaId, DotRanges)> for CausalContext {
+    fn from_iter<T: IntoIterator<Item = (ReplicaId, DotRanges)>>(iter: T) -> Self {
+        let mut context = CausalContext::new();
+        for (replica, ranges) in iter {
+            context.insert_ranges(&replica, &ranges);
+        }
+        context
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn out_of_order_dots_compact_into_the_base() {
+        let mut ranges = DotRanges::new();
+        ranges.insert(3);
+        ranges.insert(5);
+        assert_eq!(ranges.base(), 0);
+        assert_eq!(ranges.cloud(), &[(3, 3), (5, 5)]);
+        ranges.insert(1);
+        ranges.insert(2);
+        assert_eq!(ranges.base(), 3);
+        ranges.insert(4);
+        assert_eq!(ranges.base(), 5);
+        assert!(ranges.cloud().is_empty());
+    }
+
+    fn model(ops: &[(u64, u64)]) -> (DotRanges, BTreeSet<u64>) {
+        let mut ranges = DotRanges::new();
+        let mut set = BTreeSet::new();
+        for &(first, len) in ops {
+            ranges.insert_range(first, first + len);
+            set.extend((first.max(1))..=(first + len));
+        }
+        (ranges, set)
+    }
+
+    proptest! {
+        #[test]
+        fn ranges_behave_like_a_set(ops in prop::collection::vec((0u64..60, 0u64..4), 0..30),
+                                    other in prop::collection::vec((0u64..60, 0u64..4), 0..30)) {
+            let (ranges, set) = model(&ops);
+            let (other_ranges, other_set) = model(&other);
+            for counter in 0..70 {
+                prop_assert_eq!(ranges.contains(counter), set.contains(&counter));
+            }
+            prop_assert_eq!(ranges.len(), set.len() as u64);
+            prop_assert_eq!(ranges.counters().collect::<Vec<_>>(), set.iter().copied().collect::<Vec<_>>());
+            // The cloud is always compacted: it never starts right after the base.
+            if let Some(&(first, _)) = ranges.cloud().first() {
+                prop_assert!(first > ranges.base() + 1);
+            }
+            let mut union = ranges.clone();
+            union.union(&other_ranges);
+            let expected: BTreeSet<u64> = set.union(&other_set).copied().collect();
+            prop_assert_eq!(union.counters().collect::<BTreeSet<_>>(), expected);
+            let difference = ranges.difference(&other_ranges);
+            let expected: BTreeSet<u64> = set.difference(&other_set).copied().collect();
+            prop_assert_eq!(difference.counters().collect::<BTreeSet<_>>(), expected);
+        }
+    }
+}

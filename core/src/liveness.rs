@@ -1,0 +1,134 @@
+//! Replica liveness: hiding a silent replica, showing it again, purging it for good.
+//!
+//! These are pure functions of the state: the caller (a failure detector driven by time, or an
+//! operator) decides when a replica is down; the state only applies the verdict. Verdicts are
+//! local: they never travel inside deltas, so one node's mistaken failure detector cannot erase
+//! a live replica elsewhere.
+
+use crate::diff::Diff;
+use crate::error::LivenessError;
+use crate::presence::PresenceState;
+use crate::replica::ReplicaId;
+
+/// What this state believes about a replica.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReplicaStatus {
+    /// Its entries are visible.
+    Up,
+    /// Silent for too long: its entries are kept but hidden, and shown again if it returns.
+    Down,
+    /// Gone for good: its entries are purged and its dots stay covered, so gossip from a lagging
+    /// third replica cannot bring them back. Only a newer incarnation of its name is accepted.
+    Removed,
+}
+
+/// The one record kept per replica name: the newest incarnation known and its status.
+#[derive(Clone, Debug)]
+pub(crate) struct NameRecord {
+    pub(crate) current: ReplicaId,
+    pub(crate) status: ReplicaStatus,
+}
+
+impl PresenceState {
+    fn refuse_local(&self, replica: &ReplicaId) -> Result<(), LivenessError> {
+        if replica.same_name(self.replica()) {
+            return Err(LivenessError::LocalReplica {
+                replica: replica.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Marks `replica` down: its entries stay stored but are hidden, and the diff has a leave for
+    /// each. A replica that is already down, unknown or superseded gives an empty diff.
+    pub fn replica_down(&mut self, replica: &ReplicaId) -> Result<Diff, LivenessError> {
+        self.set_status(replica, crate::liveness::ReplicaStatus::Down)
+    }
+
+    /// Marks `replica` up again: its entries are shown, and the diff has a join for each. A
+    /// replica that is up, unknown, superseded or permanently removed gives an empty diff.
+    pub fn replica_up(&mut self, replica: &ReplicaId) -> Result<Diff, LivenessError> {
+        self.set_status(replica, ReplicaStatus::Up)
+    }
+
+    fn set_status(
+        &mut self,
+        replica: &ReplicaId,
+        status: ReplicaStatus,
+    ) -> Result<Diff, LivenessError> {
+        self.refuse_local(replica)?;
+        let mut diff = Diff::new();
+        let Some(record) = self.record_mut(replica.name()) else {
+            return Ok(diff);
+        };
+        if record.current != *replica
+            || record.status == status
+            || record.status == ReplicaStatus::Removed
+        {
+            return Ok(diff);
+        }
+        record.status = status;
+        let changed = self
+            .store_mut()
+            .set_visible(replica, status == ReplicaStatus::Up);
+        for presence in changed {
+            if status == ReplicaStatus::Up {
+                diff.push_join(presence);
+            } else {
+                diff.push_leave(presence);
+            }
+        }
+        Ok(diff)
+    }
+
+    /// Removes `replica` for good: its entries are purged (with leaves if they were visible) and
+    /// later messages from this incarnation are ignored. Applies to a replica up or down, and to
+    /// one never heard of (its messages will be ignored when they come). An older incarnation
+    /// than the one known gives an empty diff.
+    pub fn remove_replica(&mut self, replica: &ReplicaId) -> Result<Diff, LivenessError> {
+        self.refuse_local(replica)?;
+        let mut diff = Diff::new();
+        let known = self
+            .record(replica.name())
+            .map(|record| (record.current.clone(), record.status));
+        match known {
+            Some((current, _)) if replica.incarnation() < current.incarnation() => {}
+            Some((current, status)) if current == *replica => {
+                if status != ReplicaStatus::Removed {
+                    let purged = self.store_mut().purge_replica(replica);
+                    if status == ReplicaStatus::Up {
+                        for presence in purged {
+                            diff.push_leave(presence);
+                        }
+                    }
+                    if let Some(record) = self.record_mut(replica.name()) {
+                        record.status = ReplicaStatus::Removed;
+                    }
+                }
+            }
+            _ => self.supersede(replica, ReplicaStatus::Removed, &mut diff),
+        }
+        Ok(diff)
+    }
+
+    /// What this state believes about `replica`: `None` if it is unknown or not the newest
+    /// incarnation of its name.
+    pub fn replica_status(&self, replica: &ReplicaId) -> Option<ReplicaStatus> {
+        if replica == self.replica() {
+            return Some(ReplicaStatus::Up);
+        }
+        self.record(replica.name())
+            .filter(|record| record.current == *replica)
+            .map(|record| record.status)
+    }
+
+    /// Every replica known (one per name: its newest incarnation), with its status.
+    pub fn replicas(&self) -> Vec<(ReplicaId, ReplicaStatus)> {
+        let mut out: Vec<_> = self
+            .records()
+            .map(|record| (record.current.clone(), record.status))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}

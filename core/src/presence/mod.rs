@@ -1,0 +1,508 @@
+//! The presence state: who is connected to which topic, with what meta.
+
+mod entry;
+mod store;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+pub use entry::{Entry, Presence};
+use store::IndexedStore;
+
+use crate::aworset::{AWORSet, DotMap, DotStore, JoinEvent};
+use crate::context::{CausalContext, DotRanges};
+use crate::diff::Diff;
+use crate::dot::{Dot, Ref};
+use crate::error::{TrackError, UpdateError};
+use crate::limits::Limits;
+use crate::liveness::{NameRecord, ReplicaStatus};
+use crate::meta::Meta;
+use crate::replica::ReplicaId;
+
+/// A delta of presence state: the entries and causal context a change produced, or what a peer
+/// is missing. It is itself a (small) presence set, so deltas join like states.
+pub type Delta = crate::aworset::Delta<Entry>;
+
+/// The outcome of a local change: the delta to send to peers and the diff to report.
+#[derive(Clone, Debug, Default)]
+pub struct Change {
+    /// What to send to peers.
+    pub delta: Delta,
+    /// What became visible or invisible.
+    pub diff: Diff,
+}
+
+/// The outcome of `track` or `update`: the new entry's ref, plus the delta and diff.
+#[derive(Clone, Debug)]
+pub struct Tracked {
+    /// The `phx_ref` of the new entry.
+    pub phx_ref: Ref,
+    /// What to send to peers.
+    pub delta: Delta,
+    /// What became visible or invisible.
+    pub diff: Diff,
+}
+
+/// The presences of one key in a topic: one per connection (pid), possibly on several replicas.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPresences {
+    presences: Vec<Presence>,
+}
+
+impl KeyPresences {
+    /// The key.
+    pub fn key(&self) -> &str {
+        self.presences.first().map_or("", Presence::key)
+    }
+
+    /// The key's presences (its "metas"), ordered by dot.
+    pub fn presences(&self) -> &[Presence] {
+        &self.presences
+    }
+
+    /// Takes the presences.
+    pub fn into_presences(self) -> Vec<Presence> {
+        self.presences
+    }
+}
+
+/// One replica's presence state: its own connections and everything merged from others.
+///
+/// Local changes (`track`, `update`, `untrack`, `untrack_all`) create dots of the local replica
+/// and return a [`Change`]; remote state arrives through [`merge`](Self::merge). Only the local
+/// replica's entries can be changed locally: entries of other replicas leave only when their
+/// owner removes them or when the owner is declared gone (see the liveness functions).
+pub struct PresenceState {
+    local: ReplicaId,
+    set: AWORSet<IndexedStore>,
+    names: HashMap<Box<str>, NameRecord>,
+    limits: Limits,
+}
+
+impl PresenceState {
+    /// An empty state owned by the replica `local`, with default [`Limits`].
+    pub fn new(local: ReplicaId) -> Self {
+        Self::with_limits(local, Limits::default())
+    }
+
+    /// An empty state owned by `local`, enforcing `limits` on every entry it accepts.
+    pub fn with_limits(local: ReplicaId, limits: Limits) -> Self {
+        let mut names = HashMap::new();
+        names.insert(
+            local.name().into(),
+            NameRecord {
+                current: local.clone(),
+                status: ReplicaStatus::Up,
+            },
+        );
+        PresenceState {
+            set: AWORSet::from_parts(IndexedStore::new(local.clone()), CausalContext::new()),
+            local,
+            names,
+            limits,
+        }
+    }
+
+    /// The local replica.
+    pub fn replica(&self) -> &ReplicaId {
+        &self.local
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    fn shared_topic(&self, topic: &str) -> Arc<str> {
+        self.set
+            .store()
+            .shared_topic(topic)
+            .unwrap_or_else(|| Arc::from(topic))
+    }
+
+    /// Tracks the connection `pid` of `key` in `topic` with `meta`, on the local replica.
+    ///
+    /// Refused with [`TrackError::AlreadyTracked`] when this replica already tracks the same
+    /// (topic, key, pid); the same pid under another key or topic is a separate entry.
+    pub fn track(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &Meta,
+    ) -> Result<Tracked, TrackError> {
+        let entry = Entry::new(self.shared_topic(topic), key, pid, meta, None, &self.limits)?;
+        if self.set.store().find_local(topic, key, pid).is_some() {
+            return Err(TrackError::AlreadyTracked {
+                topic: topic.into(),
+                key: key.into(),
+                pid: pid.into(),
+            });
+        }
+        let (dot, delta) = self.set.add(&self.local, entry.clone());
+        let mut diff = Diff::new();
+        let phx_ref = dot.phx_ref();
+        diff.push_join(Presence::new(dot, entry));
+        Ok(Tracked {
+            phx_ref,
+            delta,
+            diff,
+        })
+    }
+
+    /// Replaces the meta of a local entry, atomically: the old entry leaves and a new one, with a
+    /// new ref that names the old one as its `phx_ref_prev`, joins. The meta is replaced, not
+    /// merged field by field.
+    pub fn update(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &Meta,
+    ) -> Result<Tracked, UpdateError> {
+        let Some(old_counter) = self.set.store().find_local(topic, key, pid) else {
+            return Err(UpdateError::NotTracked {
+                topic: topic.into(),
+                key: key.into(),
+                pid: pid.into(),
+            });
+        };
+        let entry = Entry::new(
+            self.shared_topic(topic),
+            key,
+            pid,
+            meta,
+            Some(old_counter),
+            &self.limits,
+        )?;
+        let old_dot = Dot::new(self.local.clone(), old_counter);
+        let (removed, removal) = self.set.remove(&old_dot);
+        let (new_dot, addition) = self.set.add(&self.local, entry.clone());
+        let mut diff = Diff::new();
+        if let Some(old_entry) = removed {
+            diff.push_leave(Presence::new(old_dot, old_entry));
+        }
+        let phx_ref = new_dot.phx_ref();
+        diff.push_join(Presence::new(new_dot, entry));
+        Ok(Tracked {
+            phx_ref,
+            delta: removal.merged(addition),
+            diff,
+        })
+    }
+
+    /// Stops tracking a local entry. Untracking an entry this replica does not hold is a no-op
+    /// with an empty change (it may have been removed already, or belong to another replica).
+    pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> Change {
+        match self.set.store().find_local(topic, key, pid) {
+            Some(counter) => self.remove_local(&[counter]),
+            None => Change::default(),
+        }
+    }
+
+    /// Stops tracking every local entry of `pid`, in every topic (for a disconnect).
+    pub fn untrack_all(&mut self, pid: &str) -> Change {
+        let counters = self.set.store().local_counters_of_pid(pid);
+        self.remove_local(&counters)
+    }
+
+    fn remove_local(&mut self, counters: &[u64]) -> Change {
+        let mut change = Change::default();
+        for &counter in counters {
+            let dot = Dot::new(self.local.clone(), counter);
+            let (removed, delta) = self.set.remove(&dot);
+            if let Some(entry) = removed {
+                change.diff.push_leave(Presence::new(dot, entry));
+                let previous = std::mem::take(&mut change.delta);
+                change.delta = previous.merged(delta);
+            }
+        }
+        change
+    }
+
+    /// The visible presences of `topic`, grouped by key (keys in order), each key's presences
+    /// ordered by dot. Costs O(size of the result).
+    pub fn list(&self, topic: &str) -> Vec<KeyPresences> {
+        let mut presences = self.set.store().list(topic);
+        presences.sort_unstable_by(|a, b| a.key().cmp(b.key()).then_with(|| a.dot.cmp(&b.dot)));
+        let mut groups: Vec<KeyPresences> = Vec::new();
+        for presence in presences {
+            match groups.last_mut() {
+                Some(group) if group.key() == presence.key() => group.presences.push(presence),
+                _ => groups.push(KeyPresences {
+                    presences: vec![presence],
+                }),
+            }
+        }
+        groups
+    }
+
+    /// The visible presences of `key` in `topic`, ordered by dot. Costs O(size of the result).
+    pub fn get_by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
+        let mut presences = self.set.store().by_key(topic, key);
+        presences.sort_unstable_by(|a, b| a.dot.cmp(&b.dot));
+        presences
+    }
+
+    /// The presence stored under `dot`, visible or not.
+    pub fn get(&self, dot: &Dot) -> Option<Presence> {
+        self.set.store().get(dot)
+    }
+
+    /// Topics with at least one visible presence, in no particular order.
+    pub fn topics(&self) -> Vec<Arc<str>> {
+        self.set.store().topics()
+    }
+
+    /// How many presences are visible, in all topics.
+    pub fn len(&self) -> usize {
+        self.set.store().visible_len()
+    }
+
+    /// Whether no presence is visible.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// How many presences are visible in `topic`.
+    pub fn topic_len(&self, topic: &str) -> usize {
+        self.set.store().topic_len(topic)
+    }
+
+    /// How many entries are stored, including those of replicas that are down.
+    pub fn stored_len(&self) -> usize {
+        self.set.store().stored_len()
+    }
+
+    /// The causal context: every dot this replica has seen.
+    pub fn context(&self) -> &CausalContext {
+        &self.set.context()
+    }
+
+    /// The highest counter the local replica has used.
+    pub fn local_counter(&self) -> u64 {
+        self.set
+            .context()
+            .ranges(&self.local)
+            .map_or(0, DotRanges::max)
+    }
+
+    /// Merges a remote delta or full state. Returns what became visible or invisible.
+    ///
+    /// Costs O(size of `delta`). Sections of the delta that belong to this replica's own name,
+    /// to an older incarnation than the one known, or to a permanently removed replica are
+    /// ignored; a newer incarnation of a known name supersedes the old one, whose entries leave.
+    /// Entries of a replica marked down are stored but stay hidden, so they report no join.
+    pub fn merge(&mut self, delta: Delta) -> Diff {
+        let mut diff = Diff::new();
+        let (mut store, mut context) = delta.into_parts();
+
+        // The newest incarnation mentioned per name; older ones in the same delta are stale.
+        let mut newest: BTreeMap<&str, &ReplicaId> = BTreeMap::new();
+        for replica in context
+            .iter()
+            .map(|(replica, _)| replica)
+            .chain(store.by_replica().map(|(replica, _)| replica))
+        {
+            let slot = newest.entry(replica.name()).or_insert(replica);
+            if replica.incarnation() > slot.incarnation() {
+                *slot = replica;
+            }
+        }
+        let newest: Vec<ReplicaId> = newest.into_values().cloned().collect();
+        let mut visible: HashMap<ReplicaId, bool> = HashMap::with_capacity(newest.len());
+        for replica in newest {
+            if let Some(shown) = self.admit(&replica, &mut diff) {
+                visible.insert(replica, shown);
+            }
+        }
+        store.retain_replicas(|replica| visible.contains_key(replica));
+        context.retain(|replica| visible.contains_key(replica));
+
+        self.set
+            .join(Delta::from_parts(store, context), |event| match event {
+                JoinEvent::Added(dot, entry) => {
+                    if visible.get(&dot.replica).copied().unwrap_or(false) {
+                        diff.push_join(Presence::new(dot.clone(), entry.clone()));
+                    }
+                }
+                JoinEvent::Removed(dot, entry) => {
+                    if visible.get(&dot.replica).copied().unwrap_or(false) {
+                        diff.push_leave(Presence::new(dot, entry));
+                    }
+                }
+            });
+        diff
+    }
+
+    /// Decides whether to accept a remote replica's part of a delta, superseding an older
+    /// incarnation if needed. Returns whether its entries are visible, or `None` to ignore it.
+    fn admit(&mut self, replica: &ReplicaId, diff: &mut Diff) -> Option<bool> {
+        if replica.same_name(&self.local) {
+            // Older: our own previous life, stale. Newer: another process claims our name.
+            // Either way only this process writes this name's entries.
+            return None;
+        }
+        let Some(record) = self.names.get(replica.name()) else {
+            self.names.insert(
+                replica.name().into(),
+                NameRecord {
+                    current: replica.clone(),
+                    status: ReplicaStatus::Up,
+                },
+            );
+            return Some(true);
+        };
+        if record.current == *replica {
+            return match record.status {
+                ReplicaStatus::Up => Some(true),
+                ReplicaStatus::Down => Some(false),
+                ReplicaStatus::Removed => None,
+            };
+        }
+        if replica.incarnation() < record.current.incarnation() {
+            return None;
+        }
+        self.supersede(replica, ReplicaStatus::Up, diff);
+        Some(true)
+    }
+
+    /// Replaces the known incarnation of `replica`'s name by `replica`: the old one's entries are
+    /// purged (leaving, if they were visible) and its context forgotten, so a thousand restarts
+    /// leave one record behind.
+    pub(crate) fn supersede(
+        &mut self,
+        replica: &ReplicaId,
+        status: ReplicaStatus,
+        diff: &mut Diff,
+    ) {
+        if let Some(old) = self
+            .names
+            .get(replica.name())
+            .map(|r| (r.current.clone(), r.status))
+        {
+            let (old_id, old_status) = old;
+            let purged = self.set.store_mut().purge_replica(&old_id);
+            if old_status == ReplicaStatus::Up {
+                for presence in purged {
+                    diff.push_leave(presence);
+                }
+            }
+            self.set.context_mut().remove_replica(&old_id);
+        }
+        self.names.insert(
+            replica.name().into(),
+            NameRecord {
+                current: replica.clone(),
+                status,
+            },
+        );
+        if status == ReplicaStatus::Down {
+            self.set.store_mut().set_visible(replica, false);
+        }
+    }
+
+    pub(crate) fn record(&self, name: &str) -> Option<&NameRecord> {
+        self.names.get(name)
+    }
+
+    pub(crate) fn record_mut(&mut self, name: &str) -> Option<&mut NameRecord> {
+        self.names.get_mut(name)
+    }
+
+    pub(crate) fn records(&self) -> impl Iterator<Item = &NameRecord> {
+        self.names.values()
+    }
+
+    pub(crate) fn store_mut(&mut self) -> &mut IndexedStore {
+        self.set.store_mut()
+    }
+
+    /// Whether this replica shares `replica`'s entries with others: only the current incarnation
+    /// of a replica it considers up (liveness verdicts stay local).
+    fn shares(&self, replica: &ReplicaId) -> bool {
+        self.names
+            .get(replica.name())
+            .is_some_and(|record| record.current == *replica && record.status == ReplicaStatus::Up)
+    }
+
+    /// What a peer whose context is `seen` is missing: entries and context of every replica this
+    /// one considers up, except the peer's own (`to`). Costs O(what is missing).
+    pub fn delta_since(&self, seen: &CausalContext, to: Option<&ReplicaId>) -> Delta {
+        let mut store = DotMap::default();
+        let mut context = CausalContext::new();
+        for (replica, mine) in self.set.context().iter() {
+            if to.is_some_and(|peer| peer.same_name(replica)) || !self.shares(replica) {
+                continue;
+            }
+            let missing = match seen.ranges(replica) {
+                Some(theirs) => mine.difference(theirs),
+                None => mine.clone(),
+            };
+            self.extract(replica, &missing, &mut store);
+            context.insert_ranges(replica, &missing);
+        }
+        Delta::from_parts(store, context)
+    }
+
+    /// The local replica's changes after its counter `after`: what to broadcast each interval.
+    pub fn local_delta_since(&self, after: u64) -> Delta {
+        let mut store = DotMap::default();
+        let mut context = CausalContext::new();
+        if let Some(mine) = self.set.context().ranges(&self.local) {
+            let missing = mine.difference(&DotRanges::up_to(after));
+            self.extract(&self.local, &missing, &mut store);
+            context.insert_ranges(&self.local, &missing);
+        }
+        Delta::from_parts(store, context)
+    }
+
+    /// Everything this replica shares, for a peer `to` that has nothing (or for a snapshot).
+    pub fn full_state(&self, to: Option<&ReplicaId>) -> Delta {
+        self.delta_since(&CausalContext::new(), to)
+    }
+
+    /// The causal context of the replicas this one shares: what heartbeats carry, so peers can
+    /// tell what they miss. Replicas considered down or removed are left out.
+    pub fn digest(&self) -> CausalContext {
+        self.set
+            .context()
+            .iter()
+            .filter(|(replica, _)| self.shares(replica))
+            .map(|(replica, ranges)| (replica.clone(), ranges.clone()))
+            .collect()
+    }
+
+    fn extract(&self, replica: &ReplicaId, missing: &DotRanges, out: &mut DotMap<Entry>) {
+        if missing.is_empty() {
+            return;
+        }
+        let store = self.set.store();
+        let held = store.count_of(replica);
+        let mut take = |counter: u64| {
+            let dot = Dot::new(replica.clone(), counter);
+            if let Some(presence) = store.get(&dot) {
+                out.insert_dot(dot, presence.entry);
+            }
+        };
+        if missing.len() <= held as u64 {
+            missing.counters().for_each(&mut take);
+        } else {
+            store
+                .counters_of(replica)
+                .into_iter()
+                .filter(|&counter| missing.contains(counter))
+                .for_each(take);
+        }
+    }
+}
+
+impl std::fmt::Debug for PresenceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PresenceState")
+            .field("replica", &self.local)
+            .field("visible", &self.len())
+            .field("stored", &self.stored_len())
+            .finish()
+    }
+}

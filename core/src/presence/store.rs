@@ -1,0 +1,659 @@
+//! The presence state's dot store: entries in a slab, with indexes by dot (per replica), by topic,
+//! by (topic, key) and, for the local replica, by pid. Every index is either a hash table of
+//! `u32` slot numbers or a list threaded through the slots, so each costs a few bytes per entry
+//! and every lookup or unlink is O(1) or O(size of its group).
+
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+
+use super::entry::{Body, Entry, Presence};
+use crate::aworset::DotStore;
+use crate::dot::Dot;
+use crate::replica::ReplicaId;
+
+const NIL: u32 = u32::MAX;
+const CHUNK_BITS: u32 = 10;
+const CHUNK: usize = 1 << CHUNK_BITS;
+
+struct Slot {
+    text: Arc<str>,
+    counter: u64,
+    replaces: u64,
+    replica: u32,
+    topic: u32,
+    key_len: u16,
+    pid_len: u16,
+    topic_prev: u32,
+    topic_next: u32,
+    key_next: u32,
+    pid_next: u32,
+}
+
+impl Slot {
+    fn key(&self) -> &str {
+        &self.text[..usize::from(self.key_len)]
+    }
+    fn pid(&self) -> &str {
+        let start = usize::from(self.key_len);
+        &self.text[start..start + usize::from(self.pid_len)]
+    }
+}
+
+/// Fixed-size chunks, so growing never copies the slots already stored and never leaves half of
+/// a doubled vector unused.
+#[derive(Default)]
+struct Slab {
+    chunks: Vec<Vec<Option<Slot>>>,
+    free: Vec<u32>,
+}
+
+impl Slab {
+    fn get(&self, index: u32) -> &Slot {
+        self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
+            .as_ref()
+            .expect("index of a live slot")
+    }
+
+    fn get_mut(&mut self, index: u32) -> &mut Slot {
+        self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
+            .as_mut()
+            .expect("index of a live slot")
+    }
+
+    fn alloc(&mut self, slot: Slot) -> u32 {
+        if let Some(index) = self.free.pop() {
+            self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)] = Some(slot);
+            return index;
+        }
+        if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK) {
+            self.chunks.push(Vec::with_capacity(CHUNK));
+        }
+        let chunk_index = self.chunks.len() - 1;
+        let chunk = &mut self.chunks[chunk_index];
+        chunk.push(Some(slot));
+        ((chunk_index << CHUNK_BITS) + chunk.len() - 1) as u32
+    }
+
+    fn release(&mut self, index: u32) -> Slot {
+        let slot = self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
+            .take()
+            .expect("index of a live slot");
+        self.free.push(index);
+        slot
+    }
+}
+
+struct TopicRecord {
+    name: Arc<str>,
+    head: u32,
+    tail: u32,
+    len: u32,
+    visible: u32,
+}
+
+struct ReplicaRecord {
+    id: ReplicaId,
+    entries: HashTable<u32>,
+    visible: bool,
+}
+
+/// The indexed dot store of a [`PresenceState`](super::PresenceState).
+pub(crate) struct IndexedStore {
+    hasher: DefaultHashBuilder,
+    slab: Slab,
+    topics: Vec<Option<TopicRecord>>,
+    topic_free: Vec<u32>,
+    topic_index: HashTable<u32>,
+    keys: HashTable<u32>,
+    pids: HashTable<u32>,
+    replicas: Vec<Option<ReplicaRecord>>,
+    replica_free: Vec<u32>,
+    replica_index: HashMap<ReplicaId, u32>,
+    visible_len: usize,
+}
+
+/// The local replica is always the first record.
+const LOCAL: u32 = 0;
+
+fn key_hash(hasher: &DefaultHashBuilder, topic: u32, key: &str) -> u64 {
+    hasher.hash_one((topic, key))
+}
+
+impl IndexedStore {
+    pub(crate) fn new(local: ReplicaId) -> Self {
+        let mut store = IndexedStore {
+            hasher: DefaultHashBuilder::default(),
+            slab: Slab::default(),
+            topics: Vec::new(),
+            topic_free: Vec::new(),
+            topic_index: HashTable::new(),
+            keys: HashTable::new(),
+            pids: HashTable::new(),
+            replicas: Vec::new(),
+            replica_free: Vec::new(),
+            replica_index: HashMap::new(),
+            visible_len: 0,
+        };
+        let local_index = store.replica_record(&local);
+        debug_assert_eq!(local_index, LOCAL);
+        store
+    }
+
+    fn replica_record(&mut self, id: &ReplicaId) -> u32 {
+        if let Some(&index) = self.replica_index.get(id) {
+            return index;
+        }
+        let record = ReplicaRecord {
+            id: id.clone(),
+            entries: HashTable::new(),
+            visible: true,
+        };
+        let index = match self.replica_free.pop() {
+            Some(index) => {
+                self.replicas[index as usize] = Some(record);
+                index
+            }
+            None => {
+                self.replicas.push(Some(record));
+                (self.replicas.len() - 1) as u32
+            }
+        };
+        self.replica_index.insert(id.clone(), index);
+        index
+    }
+
+    fn replica(&self, index: u32) -> &ReplicaRecord {
+        self.replicas[index as usize]
+            .as_ref()
+            .expect("index of a live replica")
+    }
+
+    fn topic(&self, index: u32) -> &TopicRecord {
+        self.topics[index as usize]
+            .as_ref()
+            .expect("index of a live topic")
+    }
+
+    fn topic_mut(&mut self, index: u32) -> &mut TopicRecord {
+        self.topics[index as usize]
+            .as_mut()
+            .expect("index of a live topic")
+    }
+
+    fn find_topic(&self, name: &str) -> Option<u32> {
+        let topics = &self.topics;
+        self.topic_index
+            .find(self.hasher.hash_one(name), |&index| {
+                topics[index as usize]
+                    .as_ref()
+                    .is_some_and(|record| &*record.name == name)
+            })
+            .copied()
+    }
+
+    fn topic_record(&mut self, name: &Arc<str>) -> u32 {
+        if let Some(index) = self.find_topic(name) {
+            return index;
+        }
+        let record = TopicRecord {
+            name: name.clone(),
+            head: NIL,
+            tail: NIL,
+            len: 0,
+            visible: 0,
+        };
+        let index = match self.topic_free.pop() {
+            Some(index) => {
+                self.topics[index as usize] = Some(record);
+                index
+            }
+            None => {
+                self.topics.push(Some(record));
+                (self.topics.len() - 1) as u32
+            }
+        };
+        let (hasher, topics) = (&self.hasher, &self.topics);
+        self.topic_index
+            .insert_unique(hasher.hash_one(&**name), index, |&i| {
+                hasher.hash_one(&*topics[i as usize].as_ref().expect("live topic").name)
+            });
+        index
+    }
+
+    fn find_slot(&self, replica: u32, counter: u64) -> Option<u32> {
+        let slab = &self.slab;
+        self.replica(replica)
+            .entries
+            .find(self.hasher.hash_one(counter), |&index| {
+                slab.get(index).counter == counter
+            })
+            .copied()
+    }
+
+    fn presence_of(&self, index: u32) -> Presence {
+        let slot = self.slab.get(index);
+        Presence::new(
+            Dot::new(self.replica(slot.replica).id.clone(), slot.counter),
+            Entry {
+                topic: self.topic(slot.topic).name.clone(),
+                replaces: slot.replaces,
+                body: Body {
+                    text: slot.text.clone(),
+                    key_len: slot.key_len,
+                    pid_len: slot.pid_len,
+                },
+            },
+        )
+    }
+
+    fn insert(&mut self, dot: &Dot, entry: Entry) -> u32 {
+        let replica = self.replica_record(&dot.replica);
+        let topic = self.topic_record(&entry.topic);
+        let index = self.slab.alloc(Slot {
+            text: entry.body.text,
+            counter: dot.counter,
+            replaces: entry.replaces,
+            replica,
+            topic,
+            key_len: entry.body.key_len,
+            pid_len: entry.body.pid_len,
+            topic_prev: NIL,
+            topic_next: NIL,
+            key_next: NIL,
+            pid_next: NIL,
+        });
+        let hasher = &self.hasher;
+        let slab = &self.slab;
+        let (key, pid) = (slab.get(index).key(), slab.get(index).pid());
+
+        let old_key_head = match self.keys.find_mut(key_hash(hasher, topic, key), |&head| {
+            let other = slab.get(head);
+            other.topic == topic && other.key() == key
+        }) {
+            Some(head) => std::mem::replace(head, index),
+            None => {
+                self.keys
+                    .insert_unique(key_hash(hasher, topic, key), index, |&head| {
+                        let other = slab.get(head);
+                        key_hash(hasher, other.topic, other.key())
+                    });
+                NIL
+            }
+        };
+        let old_pid_head = if replica == LOCAL {
+            match self
+                .pids
+                .find_mut(hasher.hash_one(pid), |&head| slab.get(head).pid() == pid)
+            {
+                Some(head) => std::mem::replace(head, index),
+                None => {
+                    self.pids
+                        .insert_unique(hasher.hash_one(pid), index, |&head| {
+                            hasher.hash_one(slab.get(head).pid())
+                        });
+                    NIL
+                }
+            }
+        } else {
+            NIL
+        };
+        let record = self.replicas[replica as usize]
+            .as_mut()
+            .expect("live replica");
+        record
+            .entries
+            .insert_unique(hasher.hash_one(dot.counter), index, |&i| {
+                hasher.hash_one(slab.get(i).counter)
+            });
+        let visible = record.visible;
+
+        let topic_record = self.topics[topic as usize].as_mut().expect("live topic");
+        let old_tail = topic_record.tail;
+        topic_record.tail = index;
+        if old_tail == NIL {
+            topic_record.head = index;
+        }
+        topic_record.len += 1;
+        if visible {
+            topic_record.visible += 1;
+            self.visible_len += 1;
+        }
+        if old_tail != NIL {
+            self.slab.get_mut(old_tail).topic_next = index;
+        }
+        let slot = self.slab.get_mut(index);
+        slot.topic_prev = old_tail;
+        slot.key_next = old_key_head;
+        slot.pid_next = old_pid_head;
+        index
+    }
+
+    fn remove_slot(&mut self, index: u32) -> Presence {
+        let presence = self.presence_of(index);
+        let hasher = &self.hasher;
+        let slab = &self.slab;
+        let slot = slab.get(index);
+        let (replica, topic, counter) = (slot.replica, slot.topic, slot.counter);
+        let (topic_prev, topic_next, key_next, pid_next) = (
+            slot.topic_prev,
+            slot.topic_next,
+            slot.key_next,
+            slot.pid_next,
+        );
+
+        // The (topic, key) list.
+        let mut key_predecessor = NIL;
+        if let Ok(head) = self
+            .keys
+            .find_entry(key_hash(hasher, topic, presence.key()), |&head| {
+                let other = slab.get(head);
+                other.topic == topic && other.key() == presence.key()
+            })
+        {
+            if *head.get() == index {
+                if key_next == NIL {
+                    head.remove();
+                } else {
+                    *head.into_mut() = key_next;
+                }
+            } else {
+                let mut cursor = *head.get();
+                while slab.get(cursor).key_next != index {
+                    cursor = slab.get(cursor).key_next;
+                }
+                key_predecessor = cursor;
+            }
+        }
+        // The pid list, for local entries.
+        let mut pid_predecessor = NIL;
+        if replica == LOCAL {
+            if let Ok(head) = self
+                .pids
+                .find_entry(hasher.hash_one(presence.pid()), |&head| {
+                    slab.get(head).pid() == presence.pid()
+                })
+            {
+                if *head.get() == index {
+                    if pid_next == NIL {
+                        head.remove();
+                    } else {
+                        *head.into_mut() = pid_next;
+                    }
+                } else {
+                    let mut cursor = *head.get();
+                    while slab.get(cursor).pid_next != index {
+                        cursor = slab.get(cursor).pid_next;
+                    }
+                    pid_predecessor = cursor;
+                }
+            }
+        }
+        // The replica's dot table.
+        let record = self.replicas[replica as usize]
+            .as_mut()
+            .expect("live replica");
+        if let Ok(found) = record.entries.find_entry(hasher.hash_one(counter), |&i| {
+            slab.get(i).counter == counter
+        }) {
+            found.remove();
+        }
+        let visible = record.visible;
+
+        if key_predecessor != NIL {
+            self.slab.get_mut(key_predecessor).key_next = key_next;
+        }
+        if pid_predecessor != NIL {
+            self.slab.get_mut(pid_predecessor).pid_next = pid_next;
+        }
+        // The topic list.
+        if topic_prev != NIL {
+            self.slab.get_mut(topic_prev).topic_next = topic_next;
+        }
+        if topic_next != NIL {
+            self.slab.get_mut(topic_next).topic_prev = topic_prev;
+        }
+        if visible {
+            self.visible_len -= 1;
+        }
+        let topic_record = self.topic_mut(topic);
+        if topic_record.head == index {
+            topic_record.head = topic_next;
+        }
+        if topic_record.tail == index {
+            topic_record.tail = topic_prev;
+        }
+        topic_record.len -= 1;
+        if visible {
+            topic_record.visible -= 1;
+        }
+        if topic_record.len == 0 {
+            self.drop_topic(topic);
+        }
+        self.slab.release(index);
+        presence
+    }
+
+    fn drop_topic(&mut self, topic: u32) {
+        let record = self.topics[topic as usize].take().expect("live topic");
+        if let Ok(found) = self
+            .topic_index
+            .find_entry(self.hasher.hash_one(&*record.name), |&i| i == topic)
+        {
+            found.remove();
+        }
+        self.topic_free.push(topic);
+    }
+
+    /// The visible presences of a topic, in the order they were stored.
+    pub(crate) fn list(&self, topic: &str) -> Vec<Presence> {
+        let Some(topic) = self.find_topic(topic) else {
+            return Vec::new();
+        };
+        let record = self.topic(topic);
+        let mut out = Vec::with_capacity(record.visible as usize);
+        let mut cursor = record.head;
+        while cursor != NIL {
+            let slot = self.slab.get(cursor);
+            if self.replica(slot.replica).visible {
+                out.push(self.presence_of(cursor));
+            }
+            cursor = slot.topic_next;
+        }
+        out
+    }
+
+    /// The visible presences of one key in a topic.
+    pub(crate) fn by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
+        let Some(topic) = self.find_topic(topic) else {
+            return Vec::new();
+        };
+        let slab = &self.slab;
+        let Some(&head) = self.keys.find(key_hash(&self.hasher, topic, key), |&head| {
+            let other = slab.get(head);
+            other.topic == topic && other.key() == key
+        }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut cursor = head;
+        while cursor != NIL {
+            let slot = slab.get(cursor);
+            if self.replica(slot.replica).visible {
+                out.push(self.presence_of(cursor));
+            }
+            cursor = slot.key_next;
+        }
+        out
+    }
+
+    /// The counter of the local entry for (topic, key, pid), if tracked.
+    pub(crate) fn find_local(&self, topic: &str, key: &str, pid: &str) -> Option<u64> {
+        let topic = self.find_topic(topic)?;
+        let slab = &self.slab;
+        let &head = self
+            .keys
+            .find(key_hash(&self.hasher, topic, key), |&head| {
+                let other = slab.get(head);
+                other.topic == topic && other.key() == key
+            })?;
+        let mut cursor = head;
+        while cursor != NIL {
+            let slot = slab.get(cursor);
+            if slot.replica == LOCAL && slot.pid() == pid {
+                return Some(slot.counter);
+            }
+            cursor = slot.key_next;
+        }
+        None
+    }
+
+    /// The counters of every local entry of `pid`.
+    pub(crate) fn local_counters_of_pid(&self, pid: &str) -> Vec<u64> {
+        let slab = &self.slab;
+        let Some(&head) = self.pids.find(self.hasher.hash_one(pid), |&head| {
+            slab.get(head).pid() == pid
+        }) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut cursor = head;
+        while cursor != NIL {
+            let slot = slab.get(cursor);
+            out.push(slot.counter);
+            cursor = slot.pid_next;
+        }
+        out
+    }
+
+    /// The presence stored under `dot`.
+    pub(crate) fn get(&self, dot: &Dot) -> Option<Presence> {
+        let &replica = self.replica_index.get(&dot.replica)?;
+        let index = self.find_slot(replica, dot.counter)?;
+        Some(self.presence_of(index))
+    }
+
+    /// Shows or hides every entry of `replica` (registering it if it is new, so that entries
+    /// arriving later get the same visibility); returns the presences whose visibility changed.
+    pub(crate) fn set_visible(&mut self, replica: &ReplicaId, visible: bool) -> Vec<Presence> {
+        let index = self.replica_record(replica);
+        let record = self.replicas[index as usize]
+            .as_mut()
+            .expect("live replica");
+        if record.visible == visible {
+            return Vec::new();
+        }
+        record.visible = visible;
+        let slots: Vec<u32> = record.entries.iter().copied().collect();
+        let mut changed = Vec::with_capacity(slots.len());
+        for slot in slots {
+            let topic = self.slab.get(slot).topic;
+            let topic_record = self.topic_mut(topic);
+            if visible {
+                topic_record.visible += 1;
+            } else {
+                topic_record.visible -= 1;
+            }
+            changed.push(self.presence_of(slot));
+        }
+        if visible {
+            self.visible_len += changed.len();
+        } else {
+            self.visible_len -= changed.len();
+        }
+        changed
+    }
+
+    /// The shared name of a stored topic, so new entries do not allocate it again.
+    pub(crate) fn shared_topic(&self, name: &str) -> Option<Arc<str>> {
+        self.find_topic(name)
+            .map(|index| self.topic(index).name.clone())
+    }
+
+    /// Removes every entry of `replica` and forgets it; returns the removed presences.
+    pub(crate) fn purge_replica(&mut self, replica: &ReplicaId) -> Vec<Presence> {
+        let Some(&index) = self.replica_index.get(replica) else {
+            return Vec::new();
+        };
+        if index == LOCAL {
+            return Vec::new();
+        }
+        let slots: Vec<u32> = self.replica(index).entries.iter().copied().collect();
+        let removed = slots
+            .into_iter()
+            .map(|slot| self.remove_slot(slot))
+            .collect();
+        self.replicas[index as usize] = None;
+        self.replica_free.push(index);
+        self.replica_index.remove(replica);
+        removed
+    }
+
+    /// Visible presences in all topics.
+    pub(crate) fn visible_len(&self) -> usize {
+        self.visible_len
+    }
+
+    /// Visible presences in one topic.
+    pub(crate) fn topic_len(&self, topic: &str) -> usize {
+        self.find_topic(topic)
+            .map_or(0, |index| self.topic(index).visible as usize)
+    }
+
+    /// Topics with at least one visible presence.
+    pub(crate) fn topics(&self) -> Vec<Arc<str>> {
+        self.topics
+            .iter()
+            .flatten()
+            .filter(|record| record.visible > 0)
+            .map(|record| record.name.clone())
+            .collect()
+    }
+
+    /// Stored entries of all replicas, visible or not.
+    pub(crate) fn stored_len(&self) -> usize {
+        self.replicas
+            .iter()
+            .flatten()
+            .map(|record| record.entries.len())
+            .sum()
+    }
+}
+
+impl DotStore for IndexedStore {
+    type Element = Entry;
+
+    fn contains_dot(&self, dot: &Dot) -> bool {
+        self.replica_index
+            .get(&dot.replica)
+            .is_some_and(|&replica| self.find_slot(replica, dot.counter).is_some())
+    }
+
+    fn insert_dot(&mut self, dot: Dot, element: Entry) {
+        self.insert(&dot, element);
+    }
+
+    fn remove_dot(&mut self, dot: &Dot) -> Option<Entry> {
+        let &replica = self.replica_index.get(&dot.replica)?;
+        let index = self.find_slot(replica, dot.counter)?;
+        Some(self.remove_slot(index).entry)
+    }
+
+    fn count_of(&self, replica: &ReplicaId) -> usize {
+        self.replica_index
+            .get(replica)
+            .map_or(0, |&index| self.replica(index).entries.len())
+    }
+
+    fn counters_of(&self, replica: &ReplicaId) -> Vec<u64> {
+        let Some(&index) = self.replica_index.get(replica) else {
+            return Vec::new();
+        };
+        self.replica(index)
+            .entries
+            .iter()
+            .map(|&slot| self.slab.get(slot).counter)
+            .collect()
+    }
+}

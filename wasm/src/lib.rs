@@ -1,0 +1,1 @@
+//! Browser, Node and edge-worker bindings of `beryl-core` (the npm package `beryl-presence`).
