@@ -1,1 +1,13 @@
 //! Browser, Node and edge-worker bindings of `beryl-core` (the npm package `beryl-presence`).
+//!
+//! The `#[wasm_bindgen]` layer ([`bindings`]) is deliberately thin: it forwards to
+//! [`facade::StateFacade`], which speaks JSON text and typed errors and runs natively too. The
+//! package's JS wrapper (in `pkg-template/`) turns the JSON into plain objects, the error names
+//! into `BerylError` subclasses, and calls diff handlers only after a call has returned, so a
+//! handler may call back into the same state.
+
+pub mod args;
+pub mod bindings;
+pub mod error;
+pub mod facade;
+pub mod json;

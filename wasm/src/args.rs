@@ -1,0 +1,126 @@
+//! Checks and conversions of arguments coming from JS, where numbers are doubles and 64-bit
+//! incarnations travel as decimal strings.
+
+use beryl_core::{Limits, ReplicaId};
+use serde::Deserialize;
+
+use crate::error::BindingError;
+
+/// The largest integer a JS number holds exactly (2^53 - 1).
+pub const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// Parses an incarnation: a decimal string of an unsigned 64-bit integer.
+pub fn incarnation(text: &str) -> Result<u64, BindingError> {
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(BindingError::argument(format!(
+            "incarnation {text:?} is not a decimal string of an unsigned 64-bit integer; \
+             pass a string such as \"1723456789012345\" or omit it to derive one from the clock"
+        )));
+    }
+    text.parse::<u64>().map_err(|_| {
+        BindingError::argument(format!(
+            "incarnation {text:?} does not fit 64 bits (at most 18446744073709551615)"
+        ))
+    })
+}
+
+/// A replica from its name and decimal incarnation.
+pub fn replica(name: &str, incarnation_text: &str) -> Result<ReplicaId, BindingError> {
+    Ok(ReplicaId::new(name, incarnation(incarnation_text)?))
+}
+
+/// A non-negative integer counter given as a JS number.
+pub fn counter(what: &str, value: f64) -> Result<u64, BindingError> {
+    if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE_INTEGER) {
+        return Err(BindingError::argument(format!(
+            "{what} must be a non-negative integer no larger than Number.MAX_SAFE_INTEGER, got {value}"
+        )));
+    }
+    // Exact: an integral double within 2^53 converts without loss.
+    Ok(value as u64)
+}
+
+/// Builds an incarnation from a start time in Unix milliseconds and 16 random bits.
+pub fn incarnation_from_parts(unix_millis: f64, random: f64) -> Result<u64, BindingError> {
+    let millis = counter("unixMillis", unix_millis)?;
+    if millis >= 1 << 48 {
+        return Err(BindingError::argument(format!(
+            "unixMillis {unix_millis} is too large: it must be below 2^48 (the year 10889)"
+        )));
+    }
+    let random = counter("random", random)?;
+    let random = u16::try_from(random).map_err(|_| {
+        BindingError::argument(format!("random must be within 0..=65535, got {random}"))
+    })?;
+    Ok(beryl_core::incarnation_from_parts(millis, random))
+}
+
+/// The optional limits a JS caller may set; missing fields keep their defaults.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LimitsInput {
+    max_topic_bytes: Option<usize>,
+    max_key_bytes: Option<usize>,
+    max_pid_bytes: Option<usize>,
+    max_meta_bytes: Option<usize>,
+    max_meta_depth: Option<usize>,
+}
+
+/// Parses limits given as JSON text (`{"maxKeyBytes": 256, ...}`); an empty text means defaults.
+pub fn limits(text: &str) -> Result<Limits, BindingError> {
+    let defaults = Limits::default();
+    if text.trim().is_empty() {
+        return Ok(defaults);
+    }
+    let input: LimitsInput = serde_json::from_str(text).map_err(|error| {
+        BindingError::argument(format!(
+            "limits must be an object with optional non-negative integer fields maxTopicBytes, \
+             maxKeyBytes, maxPidBytes, maxMetaBytes and maxMetaDepth: {error}"
+        ))
+    })?;
+    Ok(Limits {
+        max_topic_bytes: input.max_topic_bytes.unwrap_or(defaults.max_topic_bytes),
+        max_key_bytes: input.max_key_bytes.unwrap_or(defaults.max_key_bytes),
+        max_pid_bytes: input.max_pid_bytes.unwrap_or(defaults.max_pid_bytes),
+        max_meta_bytes: input.max_meta_bytes.unwrap_or(defaults.max_meta_bytes),
+        max_meta_depth: input.max_meta_depth.unwrap_or(defaults.max_meta_depth),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn incarnations_are_decimal_u64_strings() {
+        assert_eq!(incarnation("0").unwrap(), 0);
+        assert_eq!(incarnation("18446744073709551615").unwrap(), u64::MAX);
+        for bad in ["", "-1", "1.5", "18446744073709551616", " 1", "0x10", "١"] {
+            assert!(incarnation(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn counters_must_be_safe_non_negative_integers() {
+        assert_eq!(counter("after", 42.0).unwrap(), 42);
+        for bad in [-1.0, 0.5, f64::NAN, f64::INFINITY, 2f64.powi(53)] {
+            assert!(counter("after", bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn incarnation_parts_are_range_checked() {
+        assert_eq!(incarnation_from_parts(1.0, 2.0).unwrap(), (1 << 16) | 2);
+        assert!(incarnation_from_parts(1.0, 65_536.0).is_err());
+        assert!(incarnation_from_parts(2f64.powi(48), 0.0).is_err());
+    }
+
+    #[test]
+    fn limits_default_missing_fields_and_refuse_unknown_ones() {
+        let limits = limits(r#"{"maxKeyBytes":5}"#).unwrap();
+        assert_eq!(limits.max_key_bytes, 5);
+        assert_eq!(limits.max_pid_bytes, Limits::default().max_pid_bytes);
+        assert!(super::limits(r#"{"maxKeys":5}"#).is_err());
+        assert!(super::limits(r#"{"maxKeyBytes":-1}"#).is_err());
+    }
+}

@@ -1,0 +1,169 @@
+//! The bindings' logic in plain Rust: a presence state whose every result is JSON text and
+//! whose every failure is a [`BindingError`]. The `#[wasm_bindgen]` layer only forwards to it,
+//! so the same code runs (and is tested) natively.
+
+use beryl_core::{Meta, PresenceState, ReplicaId};
+
+use crate::args;
+use crate::error::BindingError;
+use crate::json;
+
+/// A presence state driven through JSON-text results.
+pub struct StateFacade {
+    state: PresenceState,
+}
+
+impl StateFacade {
+    /// A state owned by replica `name` with the decimal `incarnation`, and `limits` given as
+    /// JSON text (empty for the defaults).
+    pub fn new(name: &str, incarnation: &str, limits: &str) -> Result<Self, BindingError> {
+        let replica = args::replica(name, incarnation)?;
+        let limits = args::limits(limits)?;
+        Ok(StateFacade {
+            state: PresenceState::with_limits(replica, limits),
+        })
+    }
+
+    /// The wrapped state.
+    pub fn state(&self) -> &PresenceState {
+        &self.state
+    }
+
+    /// The wrapped state, mutably.
+    pub fn state_mut(&mut self) -> &mut PresenceState {
+        &mut self.state
+    }
+
+    /// `{"name":...,"incarnation":"..."}` of the local replica.
+    pub fn replica(&self) -> String {
+        let mut out = String::new();
+        json::write_replica(&mut out, self.state.replica());
+        out
+    }
+
+    fn meta(&self, meta: &str) -> Result<Meta, BindingError> {
+        Ok(Meta::from_json_within(meta, self.state.limits())?)
+    }
+
+    /// Tracks a connection; `{"phxRef":...,"diff":{...}}`.
+    pub fn track(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &str,
+    ) -> Result<String, BindingError> {
+        let meta = self.meta(meta)?;
+        let tracked = self.state.track(topic, key, pid, &meta)?;
+        Ok(tracked_json(tracked.phx_ref.as_str(), &tracked.diff))
+    }
+
+    /// Replaces a local entry's meta; `{"phxRef":...,"diff":{...}}`.
+    pub fn update(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &str,
+    ) -> Result<String, BindingError> {
+        let meta = self.meta(meta)?;
+        let tracked = self.state.update(topic, key, pid, &meta)?;
+        Ok(tracked_json(tracked.phx_ref.as_str(), &tracked.diff))
+    }
+
+    /// Stops tracking a local entry (a no-op with an empty diff when it is not tracked).
+    pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> String {
+        json::diff(&self.state.untrack(topic, key, pid).diff)
+    }
+
+    /// Stops tracking every local entry of `pid`.
+    pub fn untrack_all(&mut self, pid: &str) -> String {
+        json::diff(&self.state.untrack_all(pid).diff)
+    }
+
+    /// The visible presences of `topic`, grouped by key.
+    pub fn list(&self, topic: &str) -> String {
+        json::list(&self.state.list(topic))
+    }
+
+    /// The visible presences of `key` in `topic`.
+    pub fn get_by_key(&self, topic: &str, key: &str) -> String {
+        json::presences(&self.state.get_by_key(topic, key))
+    }
+
+    /// Topics with a visible presence, sorted.
+    pub fn topics(&self) -> String {
+        let mut topics = self.state.topics();
+        topics.sort_unstable();
+        json::strings(topics.iter().map(|topic| &**topic))
+    }
+
+    /// The highest counter the local replica used, as a JS number (counters grow by one per
+    /// change, so they stay far below 2^53).
+    pub fn local_counter(&self) -> f64 {
+        self.state.local_counter() as f64
+    }
+
+    /// Marks a replica down; the diff of what it hides.
+    pub fn replica_down(&mut self, name: &str, incarnation: &str) -> Result<String, BindingError> {
+        let replica = args::replica(name, incarnation)?;
+        Ok(json::diff(&self.state.replica_down(&replica)?))
+    }
+
+    /// Marks a replica up again; the diff of what it shows.
+    pub fn replica_up(&mut self, name: &str, incarnation: &str) -> Result<String, BindingError> {
+        let replica = args::replica(name, incarnation)?;
+        Ok(json::diff(&self.state.replica_up(&replica)?))
+    }
+
+    /// Removes a replica for good; the diff of what it purges.
+    pub fn remove_replica(
+        &mut self,
+        name: &str,
+        incarnation: &str,
+    ) -> Result<String, BindingError> {
+        let replica = args::replica(name, incarnation)?;
+        Ok(json::diff(&self.state.remove_replica(&replica)?))
+    }
+
+    /// `"up"`, `"down"`, `"removed"`, or `None` for an unknown or superseded replica.
+    pub fn replica_status(
+        &self,
+        name: &str,
+        incarnation: &str,
+    ) -> Result<Option<String>, BindingError> {
+        let replica = args::replica(name, incarnation)?;
+        Ok(self
+            .state
+            .replica_status(&replica)
+            .map(|status| json::status_name(status).to_owned()))
+    }
+
+    /// Every known replica with its status.
+    pub fn replicas(&self) -> String {
+        json::replicas(&self.state.replicas())
+    }
+
+    /// Parses an optional replica given as name and decimal incarnation (both empty for none).
+    pub fn optional_replica(
+        name: Option<String>,
+        incarnation: Option<String>,
+    ) -> Result<Option<ReplicaId>, BindingError> {
+        match (name, incarnation) {
+            (Some(name), Some(incarnation)) => Ok(Some(args::replica(&name, &incarnation)?)),
+            (None, None) => Ok(None),
+            _ => Err(BindingError::argument(
+                "a replica needs both a name and an incarnation",
+            )),
+        }
+    }
+}
+
+fn tracked_json(phx_ref: &str, diff: &beryl_core::Diff) -> String {
+    let mut out = String::from("{\"phxRef\":");
+    json::write_str(&mut out, phx_ref);
+    out.push_str(",\"diff\":");
+    out.push_str(&json::diff(diff));
+    out.push('}');
+    out
+}
