@@ -13,6 +13,7 @@ pub mod message;
 pub mod meta;
 pub mod presence;
 pub mod replica;
+pub mod wire;
 
 pub use aworset::{AWORSet, DotMap, DotStore, JoinEvent};
 pub use context::{CausalContext, DotRanges};

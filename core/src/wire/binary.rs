@@ -1,0 +1,731 @@
+//! The compact binary encoding of replication messages (specified in `tests/vectors/README.md`).
+//!
+//! Layout: a 4-byte header (magic, version, message type), a table of the replicas the message
+//! mentions (each once, referenced by index), then the message's fields. A delta adds a table of
+//! its topics, its causal context and its entries grouped by replica in dot order. Integers are
+//! unsigned LEB128 varints; strings and metas are a varint byte length followed by UTF-8.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use super::error::{DecodeError, Position};
+use super::limits::WireLimits;
+use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
+use super::{MAGIC, MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
+use crate::aworset::{DotMap, DotStore};
+use crate::context::CausalContext;
+use crate::dot::Dot;
+use crate::liveness::ReplicaStatus;
+use crate::message::Message;
+use crate::presence::{Delta, Entry};
+use crate::replica::ReplicaId;
+
+/// Encodes `message` in the binary form. Never fails: every message has an encoding.
+pub fn encode(message: &Message) -> Vec<u8> {
+    let mut out = Vec::with_capacity(encoded_size_hint(message));
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(MessageType::of(message) as u8);
+    let replicas = ReplicaIndex::of(message);
+    replicas.write_table(&mut out);
+    write_varint(&mut out, replicas.index(message.from()));
+    match message {
+        Message::Delta { delta, .. } => write_delta(&mut out, &replicas, delta),
+        Message::Heartbeat { digest, .. } => write_context(&mut out, &replicas, digest),
+        Message::StateRequest { to, digest, .. } => {
+            write_varint(&mut out, replicas.index(to));
+            write_context(&mut out, &replicas, digest);
+        }
+        Message::StateReply { to, delta, .. } => {
+            write_varint(&mut out, replicas.index(to));
+            write_delta(&mut out, &replicas, delta);
+        }
+        Message::Goodbye { .. } => {}
+        Message::Liveness {
+            replica, status, ..
+        } => {
+            write_varint(&mut out, replicas.index(replica));
+            out.push(status_code(*status));
+        }
+    }
+    out
+}
+
+fn encoded_size_hint(message: &Message) -> usize {
+    let entries = match message {
+        Message::Delta { delta, .. } | Message::StateReply { delta, .. } => delta
+            .store()
+            .iter()
+            .map(|(_, _, entry)| entry.key().len() + entry.pid().len() + entry.meta().len() + 8)
+            .sum(),
+        _ => 0,
+    };
+    64 + entries
+}
+
+fn status_code(status: ReplicaStatus) -> u8 {
+    match status {
+        ReplicaStatus::Up => 0,
+        ReplicaStatus::Down => 1,
+        ReplicaStatus::Removed => 2,
+    }
+}
+
+/// The replica table of a message, with each replica's index.
+struct ReplicaIndex<'a> {
+    order: BTreeMap<&'a ReplicaId, u64>,
+}
+
+impl<'a> ReplicaIndex<'a> {
+    fn of(message: &'a Message) -> Self {
+        ReplicaIndex {
+            order: replica_table(message),
+        }
+    }
+
+    fn index(&self, replica: &ReplicaId) -> u64 {
+        // Every replica the encoder asks for is in the table.
+        self.order.get(replica).copied().unwrap_or(0)
+    }
+
+    fn write_table(&self, out: &mut Vec<u8>) {
+        write_varint(out, self.order.len() as u64);
+        for replica in self.order.keys() {
+            write_str(out, replica.name());
+            write_varint(out, replica.incarnation());
+        }
+    }
+}
+
+fn write_context(out: &mut Vec<u8>, replicas: &ReplicaIndex<'_>, context: &CausalContext) {
+    let sections: Vec<_> = context
+        .iter()
+        .filter(|(_, ranges)| !ranges.is_empty())
+        .collect();
+    write_varint(out, sections.len() as u64);
+    for (replica, ranges) in sections {
+        write_varint(out, replicas.index(replica));
+        write_varint(out, ranges.base());
+        write_varint(out, ranges.cloud().len() as u64);
+        let mut previous_end = ranges.base();
+        for &(first, last) in ranges.cloud() {
+            write_varint(out, first - previous_end);
+            write_varint(out, last - first);
+            previous_end = last;
+        }
+    }
+}
+
+fn write_delta(out: &mut Vec<u8>, replicas: &ReplicaIndex<'_>, delta: &Delta) {
+    // Topics in order of first appearance, so the table is a function of the delta alone.
+    let mut topic_index: HashMap<&str, u64> = HashMap::new();
+    let mut topics: Vec<&str> = Vec::new();
+    for (_, _, entry) in delta.store().iter() {
+        topic_index.entry(entry.topic()).or_insert_with(|| {
+            topics.push(entry.topic());
+            topics.len() as u64 - 1
+        });
+    }
+    write_varint(out, topics.len() as u64);
+    for topic in &topics {
+        write_str(out, topic);
+    }
+    write_context(out, replicas, delta.context());
+    let groups: Vec<_> = delta
+        .store()
+        .by_replica()
+        .filter(|(_, entries)| !entries.is_empty())
+        .collect();
+    write_varint(out, groups.len() as u64);
+    for (replica, entries) in groups {
+        write_varint(out, replicas.index(replica));
+        write_varint(out, entries.len() as u64);
+        let mut previous = 0u64;
+        for (&counter, entry) in entries {
+            let step = u128::from(counter - previous);
+            let has_replaces = u128::from(entry.replaces().is_some());
+            write_varint_wide(out, (step << 1) | has_replaces);
+            if let Some(replaces) = entry.replaces() {
+                write_varint(out, replaces);
+            }
+            write_varint(out, topic_index[entry.topic()]);
+            write_str(out, entry.key());
+            write_str(out, entry.pid());
+            write_str(out, entry.meta());
+            previous = counter;
+        }
+    }
+}
+
+fn write_varint(out: &mut Vec<u8>, value: u64) {
+    write_varint_wide(out, u128::from(value));
+}
+
+fn write_varint_wide(out: &mut Vec<u8>, mut value: u128) {
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    write_varint(out, text.len() as u64);
+    out.extend_from_slice(text.as_bytes());
+}
+
+/// Decodes a binary message, refusing anything malformed or over `limits`. Never panics, and
+/// allocates at most a small multiple of the input's size.
+pub fn decode(bytes: &[u8], limits: &WireLimits) -> Result<Message, DecodeError> {
+    if bytes.len() > limits.max_message_bytes {
+        return Err(DecodeError::MessageTooLarge {
+            len: bytes.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    let magic_len = bytes.len().min(MAGIC.len());
+    if bytes[..magic_len] != MAGIC[..magic_len] {
+        return Err(DecodeError::BadMagic {
+            found: bytes[..magic_len].to_vec(),
+            expected: MAGIC,
+        });
+    }
+    let mut reader = Reader {
+        bytes,
+        position: 0,
+        limits,
+    };
+    reader.take(MAGIC.len(), "magic")?;
+    let version = reader.byte("version")?;
+    if version != VERSION {
+        return Err(DecodeError::UnsupportedVersion {
+            found: u64::from(version),
+            understood: UNDERSTOOD_VERSIONS,
+        });
+    }
+    let type_at = reader.position;
+    let code = reader.byte("message type")?;
+    let Some(kind) = MessageType::from_code(code) else {
+        return Err(DecodeError::UnknownType {
+            found: code.to_string(),
+            at: Position::Byte(type_at),
+        });
+    };
+    let replicas = reader.replica_table()?;
+    let from = reader.replica(&replicas, "from")?;
+    let message = match kind {
+        MessageType::Delta => Message::Delta {
+            from,
+            delta: reader.delta(&replicas)?,
+        },
+        MessageType::Heartbeat => Message::Heartbeat {
+            from,
+            digest: reader.context(&replicas, "digest")?,
+        },
+        MessageType::StateRequest => Message::StateRequest {
+            from,
+            to: reader.replica(&replicas, "to")?,
+            digest: reader.context(&replicas, "digest")?,
+        },
+        MessageType::StateReply => Message::StateReply {
+            from,
+            to: reader.replica(&replicas, "to")?,
+            delta: reader.delta(&replicas)?,
+        },
+        MessageType::Goodbye => Message::Goodbye { from },
+        MessageType::Liveness => {
+            let replica = reader.replica(&replicas, "replica")?;
+            let at = reader.position;
+            let status = match reader.byte("status")? {
+                0 => ReplicaStatus::Up,
+                1 => ReplicaStatus::Down,
+                2 => ReplicaStatus::Removed,
+                _ => {
+                    return Err(DecodeError::Invalid {
+                        field: "status",
+                        reason: "a status is 0 (up), 1 (down) or 2 (removed)",
+                        at: Position::Byte(at),
+                    });
+                }
+            };
+            Message::Liveness {
+                from,
+                replica,
+                status,
+            }
+        }
+    };
+    if reader.position < bytes.len() {
+        return Err(DecodeError::TrailingBytes {
+            count: bytes.len() - reader.position,
+            at: Position::Byte(reader.position),
+        });
+    }
+    Ok(message)
+}
+
+/// A cursor over untrusted bytes: every read checks what is left first.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    position: usize,
+    limits: &'a WireLimits,
+}
+
+/// The fewest bytes one entry can take (step, topic, and three empty lengths), used to bound
+/// allocations by what the input could possibly hold.
+const MIN_ENTRY_BYTES: usize = 5;
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.bytes.len() - self.position
+    }
+
+    fn take(&mut self, len: usize, field: &'static str) -> Result<&'a [u8], DecodeError> {
+        if len > self.remaining() {
+            return Err(DecodeError::Truncated {
+                field,
+                at: Position::Byte(self.position),
+            });
+        }
+        let slice = &self.bytes[self.position..self.position + len];
+        self.position += len;
+        Ok(slice)
+    }
+
+    fn byte(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    /// Reads an unsigned LEB128 integer of at most `bits` bits, refusing overlong encodings so
+    /// that every value has exactly one encoding.
+    fn varint_bits(&mut self, field: &'static str, bits: u32) -> Result<u128, DecodeError> {
+        let start = self.position;
+        let mut value: u128 = 0;
+        let mut shift = 0u32;
+        loop {
+            let byte = self.byte(field).map_err(|_| DecodeError::Truncated {
+                field,
+                at: Position::Byte(start),
+            })?;
+            let payload = u128::from(byte & 0x7f);
+            if shift >= bits || (shift > 0 && payload >> (bits - shift) != 0) {
+                return Err(DecodeError::BadInteger {
+                    field,
+                    reason: "larger than the field allows",
+                    at: Position::Byte(start),
+                });
+            }
+            value |= payload << shift;
+            if byte & 0x80 == 0 {
+                if byte == 0 && shift > 0 {
+                    return Err(DecodeError::BadInteger {
+                        field,
+                        reason: "overlong varint (a redundant final zero byte)",
+                        at: Position::Byte(start),
+                    });
+                }
+                return Ok(value);
+            }
+            shift += 7;
+        }
+    }
+
+    fn varint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        // 64 bits always fit a u64.
+        self.varint_bits(field, 64).map(|value| value as u64)
+    }
+
+    /// Reads a count and checks it against `max` and against what the remaining bytes could
+    /// hold, so a lying count cannot make the decoder reserve memory.
+    fn count(
+        &mut self,
+        field: &'static str,
+        max: usize,
+        limit: &'static str,
+        min_item_bytes: usize,
+    ) -> Result<(usize, usize), DecodeError> {
+        let at = self.position;
+        let count = self.varint(field)?;
+        let count = check_count(field, count, max, limit, || Position::Byte(at))?;
+        let capacity = count.min(self.remaining() / min_item_bytes.max(1));
+        Ok((count, capacity))
+    }
+
+    fn str(
+        &mut self,
+        field: &'static str,
+        max: usize,
+        limit: &'static str,
+    ) -> Result<&'a str, DecodeError> {
+        let at = self.position;
+        let len = self.varint(field)?;
+        if len > max as u64 {
+            return Err(DecodeError::TooLong {
+                field,
+                len,
+                max,
+                limit,
+                at: Position::Byte(at),
+            });
+        }
+        let bytes = self.take(len as usize, field)?;
+        std::str::from_utf8(bytes).map_err(|_| DecodeError::NotUtf8 {
+            field,
+            at: Position::Byte(at),
+        })
+    }
+
+    fn replica_table(&mut self) -> Result<ReplicaTable, DecodeError> {
+        let (count, capacity) =
+            self.count("replica table", self.limits.max_replicas, "max_replicas", 2)?;
+        let mut table = ReplicaTable::with_capacity(capacity);
+        for _ in 0..count {
+            let at = self.position;
+            let name = self.str(
+                "replica name",
+                self.limits.max_replica_name_bytes,
+                "WireLimits::max_replica_name_bytes",
+            )?;
+            let incarnation = self.varint("incarnation")?;
+            table.push(name, incarnation, self.limits, || Position::Byte(at))?;
+        }
+        Ok(table)
+    }
+
+    fn replica(
+        &mut self,
+        table: &ReplicaTable,
+        field: &'static str,
+    ) -> Result<ReplicaId, DecodeError> {
+        let at = self.position;
+        let index = self.varint(field)?;
+        table.get(field, index, || Position::Byte(at)).cloned()
+    }
+
+    fn context(
+        &mut self,
+        replicas: &ReplicaTable,
+        field: &'static str,
+    ) -> Result<CausalContext, DecodeError> {
+        let (count, _) = self.count(field, self.limits.max_replicas, "max_replicas", 3)?;
+        let mut context = CausalContext::new();
+        let mut total_ranges = 0usize;
+        for _ in 0..count {
+            let at = self.position;
+            let replica = self.replica(replicas, "context replica")?;
+            if context.ranges(&replica).is_some() {
+                return Err(DecodeError::Invalid {
+                    field,
+                    reason: "a replica has two sections",
+                    at: Position::Byte(at),
+                });
+            }
+            let base = self.varint("context base")?;
+            let ranges_at = self.position;
+            let ranges = self.varint("cloud range count")?;
+            total_ranges =
+                total_ranges.saturating_add(usize::try_from(ranges).unwrap_or(usize::MAX));
+            check_count(
+                "cloud ranges",
+                total_ranges as u64,
+                self.limits.max_ranges,
+                "max_ranges",
+                || Position::Byte(ranges_at),
+            )?;
+            let mut builder = RangesBuilder::new(base);
+            for _ in 0..ranges {
+                let range_at = self.position;
+                let gap = self.varint("cloud range gap")?;
+                let span = self.varint("cloud range span")?;
+                let invalid = |reason| DecodeError::Invalid {
+                    field: "cloud range",
+                    reason,
+                    at: Position::Byte(range_at),
+                };
+                let first = builder
+                    .previous_end()
+                    .checked_add(gap)
+                    .ok_or_else(|| invalid("counter overflows 64 bits"))?;
+                let last = first
+                    .checked_add(span)
+                    .ok_or_else(|| invalid("counter overflows 64 bits"))?;
+                builder.push(first, last).map_err(invalid)?;
+            }
+            let ranges = builder.finish().map_err(|reason| DecodeError::Invalid {
+                field,
+                reason,
+                at: Position::Byte(at),
+            })?;
+            context.insert_ranges(&replica, &ranges);
+        }
+        Ok(context)
+    }
+
+    fn delta(&mut self, replicas: &ReplicaTable) -> Result<Delta, DecodeError> {
+        let (count, capacity) =
+            self.count("topic table", self.limits.max_entries, "max_entries", 1)?;
+        let mut topics: Vec<Arc<str>> = Vec::with_capacity(capacity);
+        for _ in 0..count {
+            let topic = self.str(
+                "topic",
+                self.limits.presence.max_topic_bytes,
+                "Limits::max_topic_bytes",
+            )?;
+            topics.push(Arc::from(topic));
+        }
+        let context = self.context(replicas, "context")?;
+        let (groups, _) =
+            self.count("entry groups", self.limits.max_replicas, "max_replicas", 2)?;
+        let mut store: DotMap<Entry> = DotMap::default();
+        let mut total = 0usize;
+        for _ in 0..groups {
+            let group_at = self.position;
+            let replica = self.replica(replicas, "entry group replica")?;
+            if store.count_of(&replica) > 0 {
+                return Err(DecodeError::Invalid {
+                    field: "entry groups",
+                    reason: "a replica has two groups",
+                    at: Position::Byte(group_at),
+                });
+            }
+            let covered = context.ranges(&replica).cloned().unwrap_or_default();
+            let count_at = self.position;
+            let (entries, _) = self.count(
+                "entries",
+                self.limits.max_entries,
+                "max_entries",
+                MIN_ENTRY_BYTES,
+            )?;
+            if entries == 0 {
+                return Err(DecodeError::Invalid {
+                    field: "entries",
+                    reason: "a group has no entry",
+                    at: Position::Byte(count_at),
+                });
+            }
+            total = total.saturating_add(entries);
+            check_count(
+                "entries",
+                total as u64,
+                self.limits.max_entries,
+                "max_entries",
+                || Position::Byte(count_at),
+            )?;
+            let mut previous = 0u64;
+            for _ in 0..entries {
+                let at = self.position;
+                let step_and_flag = self.varint_bits("counter step", 65)?;
+                let step = (step_and_flag >> 1) as u64;
+                let invalid = |reason| DecodeError::Invalid {
+                    field: "counter step",
+                    reason,
+                    at: Position::Byte(at),
+                };
+                if step == 0 {
+                    return Err(invalid("counters rise by at least 1 within a group"));
+                }
+                let counter = previous
+                    .checked_add(step)
+                    .ok_or_else(|| invalid("counter overflows 64 bits"))?;
+                let replaces = if step_and_flag & 1 == 1 {
+                    Some(self.varint("replaces")?)
+                } else {
+                    None
+                };
+                let topic_at = self.position;
+                let topic_index = self.varint("topic index")?;
+                let topic = usize::try_from(topic_index)
+                    .ok()
+                    .and_then(|i| topics.get(i))
+                    .ok_or(DecodeError::BadIndex {
+                        field: "topic index",
+                        index: topic_index,
+                        len: topics.len(),
+                        at: Position::Byte(topic_at),
+                    })?
+                    .clone();
+                let presence = &self.limits.presence;
+                let key = self.str("key", presence.max_key_bytes, "Limits::max_key_bytes")?;
+                let pid = self.str("pid", presence.max_pid_bytes, "Limits::max_pid_bytes")?;
+                let meta = self.str("meta", presence.max_meta_bytes, "Limits::max_meta_bytes")?;
+                if !covered.contains(counter) {
+                    return Err(DecodeError::NotCovered {
+                        replica: replica.to_string(),
+                        counter,
+                        at: Position::Byte(at),
+                    });
+                }
+                let entry = entry(topic, key, pid, meta, replaces, self.limits, || {
+                    Position::Byte(at)
+                })?;
+                store.insert_dot(Dot::new(replica.clone(), counter), entry);
+                previous = counter;
+            }
+        }
+        Ok(Delta::from_parts(store, context))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Meta;
+    use crate::presence::PresenceState;
+
+    fn one_join() -> Message {
+        let mut state = PresenceState::new(ReplicaId::new("node-a", 1_700_000_000_000 << 16));
+        let tracked = state
+            .track(
+                "room:1",
+                "user:1",
+                "pid:1",
+                &Meta::from_json(r#"{"s":1}"#).unwrap(),
+            )
+            .unwrap();
+        Message::Delta {
+            from: state.replica().clone(),
+            delta: tracked.delta,
+        }
+    }
+
+    fn decode_default(bytes: &[u8]) -> Result<Message, DecodeError> {
+        decode(bytes, &WireLimits::default())
+    }
+
+    #[test]
+    fn varints_round_trip_at_their_edges_and_refuse_overlong_forms() {
+        for value in [0u64, 1, 127, 128, 16_383, 16_384, u64::MAX - 1, u64::MAX] {
+            let mut bytes = Vec::new();
+            write_varint(&mut bytes, value);
+            let limits = WireLimits::default();
+            let mut reader = Reader {
+                bytes: &bytes,
+                position: 0,
+                limits: &limits,
+            };
+            assert_eq!(reader.varint("value").unwrap(), value);
+            assert_eq!(reader.position, bytes.len());
+        }
+        let limits = WireLimits::default();
+        let refused = |bytes: &[u8]| {
+            let mut reader = Reader {
+                bytes,
+                position: 0,
+                limits: &limits,
+            };
+            reader.varint("value").unwrap_err()
+        };
+        assert!(matches!(
+            refused(&[0x80, 0x00]),
+            DecodeError::BadInteger { .. }
+        ));
+        // 2^64 does not fit.
+        let mut too_big = vec![0x80; 9];
+        too_big.push(0x02);
+        assert!(matches!(refused(&too_big), DecodeError::BadInteger { .. }));
+        assert!(matches!(
+            refused(&[0xff, 0xff]),
+            DecodeError::Truncated { .. }
+        ));
+    }
+
+    #[test]
+    fn the_header_is_checked_first() {
+        let mut bytes = encode(&one_join());
+        assert_eq!(&bytes[..2], &MAGIC);
+        assert_eq!(bytes[2], VERSION);
+        assert_eq!(decode_default(&bytes).unwrap(), one_join());
+
+        bytes[2] = 9;
+        let error = decode_default(&bytes).unwrap_err();
+        assert_eq!(
+            error,
+            DecodeError::UnsupportedVersion {
+                found: 9,
+                understood: &[1]
+            }
+        );
+        assert!(error.to_string().contains("[1]"), "{error}");
+        assert!(matches!(
+            decode_default(b"{\"version\":1}"),
+            Err(DecodeError::BadMagic { .. })
+        ));
+        assert!(matches!(
+            decode_default(&MAGIC[..1]),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            decode_default(&[MAGIC[0], MAGIC[1], VERSION, 42]),
+            Err(DecodeError::UnknownType { .. })
+        ));
+    }
+
+    #[test]
+    fn every_truncation_and_trailing_byte_is_refused() {
+        let bytes = encode(&one_join());
+        for len in 0..bytes.len() {
+            assert!(decode_default(&bytes[..len]).is_err(), "prefix of {len}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(
+            decode_default(&longer),
+            Err(DecodeError::TrailingBytes { count: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn an_entry_outside_its_context_is_refused_and_named() {
+        let Message::Delta { from, delta } = one_join() else {
+            unreachable!()
+        };
+        let (store, _) = delta.into_parts();
+        let orphan = Message::Delta {
+            from: from.clone(),
+            delta: Delta::from_parts(store, CausalContext::new()),
+        };
+        let error = decode_default(&encode(&orphan)).unwrap_err();
+        assert!(
+            matches!(error, DecodeError::NotCovered { counter: 1, .. }),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn limits_are_enforced_with_their_names() {
+        let bytes = encode(&one_join());
+        let small = WireLimits {
+            max_message_bytes: bytes.len() - 1,
+            ..WireLimits::default()
+        };
+        assert!(matches!(
+            decode(&bytes, &small),
+            Err(DecodeError::MessageTooLarge { .. })
+        ));
+        let short_keys = WireLimits {
+            presence: crate::limits::Limits {
+                max_key_bytes: 3,
+                ..Default::default()
+            },
+            ..WireLimits::default()
+        };
+        let error = decode(&bytes, &short_keys).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::TooLong {
+                    field: "key",
+                    len: 6,
+                    max: 3,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("max_key_bytes"));
+    }
+}

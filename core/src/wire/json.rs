@@ -1,0 +1,594 @@
+//! The JSON encoding of replication messages: the same content as the binary form, readable,
+//! for debugging and for JavaScript consumers (specified in `tests/vectors/README.md`).
+//!
+//! Incarnations are decimal strings because they exceed JavaScript's exact integer range;
+//! counters are numbers. Metas are embedded as JSON objects, byte for byte as tracked.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+
+use super::error::{DecodeError, Position};
+use super::escape::push_json_str;
+use super::limits::WireLimits;
+use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
+use super::{MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
+use crate::aworset::{DotMap, DotStore};
+use crate::context::CausalContext;
+use crate::dot::Dot;
+use crate::liveness::ReplicaStatus;
+use crate::message::Message;
+use crate::presence::{Delta, Entry};
+use crate::replica::ReplicaId;
+
+/// Encodes `message` as compact JSON text. Never fails.
+pub fn encode(message: &Message) -> String {
+    let replicas = replica_table(message);
+    let index = |replica: &ReplicaId| replicas.get(replica).copied().unwrap_or(0);
+    let mut out = String::with_capacity(128);
+    let _ = write!(
+        out,
+        "{{\"version\":{VERSION},\"type\":\"{}\",\"replicas\":[",
+        MessageType::of(message).name()
+    );
+    for (position, replica) in replicas.keys().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        push_json_str(&mut out, replica.name());
+        let _ = write!(out, ",\"incarnation\":\"{}\"}}", replica.incarnation());
+    }
+    let _ = write!(out, "],\"from\":{}", index(message.from()));
+    if let Some(to) = message.to() {
+        let _ = write!(out, ",\"to\":{}", index(to));
+    }
+    match message {
+        Message::Delta { delta, .. } | Message::StateReply { delta, .. } => {
+            out.push_str(",\"delta\":");
+            write_delta(&mut out, &index, delta);
+        }
+        Message::Heartbeat { digest, .. } | Message::StateRequest { digest, .. } => {
+            out.push_str(",\"digest\":");
+            write_context(&mut out, &index, digest);
+        }
+        Message::Goodbye { .. } => {}
+        Message::Liveness {
+            replica, status, ..
+        } => {
+            let _ = write!(
+                out,
+                ",\"replica\":{},\"status\":\"{}\"",
+                index(replica),
+                status_name(*status)
+            );
+        }
+    }
+    out.push('}');
+    out
+}
+
+fn status_name(status: ReplicaStatus) -> &'static str {
+    match status {
+        ReplicaStatus::Up => "up",
+        ReplicaStatus::Down => "down",
+        ReplicaStatus::Removed => "removed",
+    }
+}
+
+fn write_context(out: &mut String, index: &impl Fn(&ReplicaId) -> u64, context: &CausalContext) {
+    out.push('[');
+    let mut first_section = true;
+    for (replica, ranges) in context.iter().filter(|(_, ranges)| !ranges.is_empty()) {
+        if !first_section {
+            out.push(',');
+        }
+        first_section = false;
+        let _ = write!(
+            out,
+            "{{\"replica\":{},\"base\":{},\"cloud\":[",
+            index(replica),
+            ranges.base()
+        );
+        for (position, (first, last)) in ranges.cloud().iter().enumerate() {
+            if position > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "[{first},{last}]");
+        }
+        out.push_str("]}");
+    }
+    out.push(']');
+}
+
+fn write_delta(out: &mut String, index: &impl Fn(&ReplicaId) -> u64, delta: &Delta) {
+    out.push_str("{\"context\":");
+    write_context(out, index, delta.context());
+    out.push_str(",\"entries\":[");
+    for (position, (replica, counter, entry)) in delta.store().iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        let _ = write!(
+            out,
+            "{{\"replica\":{},\"counter\":{counter}",
+            index(replica)
+        );
+        if let Some(replaces) = entry.replaces() {
+            let _ = write!(out, ",\"replaces\":{replaces}");
+        }
+        out.push_str(",\"topic\":");
+        push_json_str(out, entry.topic());
+        out.push_str(",\"key\":");
+        push_json_str(out, entry.key());
+        out.push_str(",\"pid\":");
+        push_json_str(out, entry.pid());
+        out.push_str(",\"meta\":");
+        out.push_str(entry.meta());
+        out.push('}');
+    }
+    out.push_str("]}");
+}
+
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: IgnoredAnyNumber,
+}
+
+/// The `version` field, read leniently so that any number gets the "unsupported version"
+/// answer rather than a shape error.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IgnoredAnyNumber {
+    Number(u64),
+    Other(IgnoredAny),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MessageJson<'a> {
+    #[allow(dead_code)]
+    version: u64,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    replicas: Vec<ReplicaJson<'a>>,
+    from: u64,
+    to: Option<u64>,
+    #[serde(borrow)]
+    delta: Option<DeltaJson<'a>>,
+    digest: Option<Vec<SectionJson>>,
+    replica: Option<u64>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplicaJson<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    incarnation: Cow<'a, str>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SectionJson {
+    replica: u64,
+    base: u64,
+    cloud: Vec<(u64, u64)>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeltaJson<'a> {
+    context: Vec<SectionJson>,
+    #[serde(borrow)]
+    entries: Vec<EntryJson<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryJson<'a> {
+    replica: u64,
+    counter: u64,
+    replaces: Option<u64>,
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    pid: Cow<'a, str>,
+    #[serde(borrow)]
+    meta: &'a RawValue,
+}
+
+fn path(text: impl Into<String>) -> impl Fn() -> Position {
+    let text = text.into();
+    move || Position::Path(text.clone())
+}
+
+fn json_error(error: serde_json::Error) -> DecodeError {
+    let text = error.to_string();
+    let suffix = format!(" at line {} column {}", error.line(), error.column());
+    DecodeError::Json {
+        reason: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
+        line: error.line(),
+        column: error.column(),
+    }
+}
+
+/// Refuses JSON nested deeper than `max` before any parser recurses into it.
+fn check_depth(text: &str, max: usize) -> Result<(), DecodeError> {
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (offset, byte) in text.bytes().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max {
+                    return Err(DecodeError::TooDeep {
+                        max,
+                        at: Position::Byte(offset),
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Decodes a JSON message, refusing anything malformed or over `limits`. Never panics.
+pub fn decode(text: &str, limits: &WireLimits) -> Result<Message, DecodeError> {
+    if text.len() > limits.max_message_bytes {
+        return Err(DecodeError::MessageTooLarge {
+            len: text.len(),
+            max: limits.max_message_bytes,
+        });
+    }
+    check_depth(text, limits.max_json_depth)?;
+    let probe: VersionProbe = serde_json::from_str(text).map_err(json_error)?;
+    match probe.version {
+        IgnoredAnyNumber::Number(version) if version == u64::from(VERSION) => {}
+        IgnoredAnyNumber::Number(version) => {
+            return Err(DecodeError::UnsupportedVersion {
+                found: version,
+                understood: UNDERSTOOD_VERSIONS,
+            });
+        }
+        IgnoredAnyNumber::Other(_) => {
+            return Err(DecodeError::Invalid {
+                field: "version",
+                reason: "the version is a non-negative integer",
+                at: Position::Path("version".into()),
+            });
+        }
+    }
+    let parsed: MessageJson<'_> = serde_json::from_str(text).map_err(json_error)?;
+    build(parsed, limits)
+}
+
+fn build(parsed: MessageJson<'_>, limits: &WireLimits) -> Result<Message, DecodeError> {
+    let Some(kind) = MessageType::from_name(&parsed.kind) else {
+        return Err(DecodeError::UnknownType {
+            found: format!("{:?}", parsed.kind),
+            at: Position::Path("type".into()),
+        });
+    };
+    check_count(
+        "replica table",
+        parsed.replicas.len() as u64,
+        limits.max_replicas,
+        "max_replicas",
+        path("replicas"),
+    )?;
+    let mut table = ReplicaTable::with_capacity(parsed.replicas.len());
+    for (position, replica) in parsed.replicas.iter().enumerate() {
+        let incarnation =
+            parse_incarnation(&replica.incarnation).ok_or_else(|| DecodeError::BadInteger {
+                field: "incarnation",
+                reason: "an incarnation is a string of 1 to 20 decimal digits within 64 bits",
+                at: Position::Path(format!("replicas[{position}].incarnation")),
+            })?;
+        table.push(
+            &replica.name,
+            incarnation,
+            limits,
+            path(format!("replicas[{position}]")),
+        )?;
+    }
+    let get = |field: &'static str, index: u64| table.get(field, index, path(field)).cloned();
+    let from = get("from", parsed.from)?;
+    let allowed: &[&str] = match kind {
+        MessageType::Delta => &["delta"],
+        MessageType::Heartbeat => &["digest"],
+        MessageType::StateRequest => &["to", "digest"],
+        MessageType::StateReply => &["to", "delta"],
+        MessageType::Goodbye => &[],
+        MessageType::Liveness => &["replica", "status"],
+    };
+    let present = [
+        ("to", parsed.to.is_some()),
+        ("delta", parsed.delta.is_some()),
+        ("digest", parsed.digest.is_some()),
+        ("replica", parsed.replica.is_some()),
+        ("status", parsed.status.is_some()),
+    ];
+    for (field, is_present) in present {
+        let wanted = allowed.contains(&field);
+        if is_present != wanted {
+            return Err(DecodeError::Invalid {
+                field,
+                reason: if wanted {
+                    "this message type requires the field"
+                } else {
+                    "this message type does not have the field"
+                },
+                at: Position::Path(field.into()),
+            });
+        }
+    }
+    // Presence was checked just above, so each `unwrap_or_default` only ever sees `Some`.
+    Ok(match kind {
+        MessageType::Delta => Message::Delta {
+            from,
+            delta: delta(parsed.delta.unwrap_or_default(), &table, limits)?,
+        },
+        MessageType::Heartbeat => Message::Heartbeat {
+            from,
+            digest: context(&parsed.digest.unwrap_or_default(), &table, limits, "digest")?,
+        },
+        MessageType::StateRequest => Message::StateRequest {
+            from,
+            to: get("to", parsed.to.unwrap_or_default())?,
+            digest: context(&parsed.digest.unwrap_or_default(), &table, limits, "digest")?,
+        },
+        MessageType::StateReply => Message::StateReply {
+            from,
+            to: get("to", parsed.to.unwrap_or_default())?,
+            delta: delta(parsed.delta.unwrap_or_default(), &table, limits)?,
+        },
+        MessageType::Goodbye => Message::Goodbye { from },
+        MessageType::Liveness => Message::Liveness {
+            from,
+            replica: get("replica", parsed.replica.unwrap_or_default())?,
+            status: match parsed.status.as_deref() {
+                Some("up") => ReplicaStatus::Up,
+                Some("down") => ReplicaStatus::Down,
+                Some("removed") => ReplicaStatus::Removed,
+                _ => {
+                    return Err(DecodeError::Invalid {
+                        field: "status",
+                        reason: "a status is \"up\", \"down\" or \"removed\"",
+                        at: Position::Path("status".into()),
+                    });
+                }
+            },
+        },
+    })
+}
+
+fn parse_incarnation(text: &str) -> Option<u64> {
+    if text.is_empty() || text.len() > 20 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+fn context(
+    sections: &[SectionJson],
+    table: &ReplicaTable,
+    limits: &WireLimits,
+    field: &'static str,
+) -> Result<CausalContext, DecodeError> {
+    check_count(
+        field,
+        sections.len() as u64,
+        limits.max_replicas,
+        "max_replicas",
+        path(field),
+    )?;
+    let total_ranges: usize = sections.iter().map(|section| section.cloud.len()).sum();
+    check_count(
+        "cloud ranges",
+        total_ranges as u64,
+        limits.max_ranges,
+        "max_ranges",
+        path(field),
+    )?;
+    let mut context = CausalContext::new();
+    for (position, section) in sections.iter().enumerate() {
+        let at = format!("{field}[{position}]");
+        let replica = table.get("replica", section.replica, path(format!("{at}.replica")))?;
+        if context.ranges(replica).is_some() {
+            return Err(DecodeError::Invalid {
+                field,
+                reason: "a replica has two sections",
+                at: Position::Path(at),
+            });
+        }
+        let mut builder = RangesBuilder::new(section.base);
+        for (range_position, &(first, last)) in section.cloud.iter().enumerate() {
+            builder
+                .push(first, last)
+                .map_err(|reason| DecodeError::Invalid {
+                    field: "cloud range",
+                    reason,
+                    at: Position::Path(format!("{at}.cloud[{range_position}]")),
+                })?;
+        }
+        let ranges = builder.finish().map_err(|reason| DecodeError::Invalid {
+            field,
+            reason,
+            at: Position::Path(at.clone()),
+        })?;
+        context.insert_ranges(replica, &ranges);
+    }
+    Ok(context)
+}
+
+fn delta(
+    parsed: DeltaJson<'_>,
+    table: &ReplicaTable,
+    limits: &WireLimits,
+) -> Result<Delta, DecodeError> {
+    let context = context(&parsed.context, table, limits, "delta.context")?;
+    check_count(
+        "entries",
+        parsed.entries.len() as u64,
+        limits.max_entries,
+        "max_entries",
+        path("delta.entries"),
+    )?;
+    let mut topics: HashSet<Arc<str>> = HashSet::new();
+    let mut store: DotMap<Entry> = DotMap::default();
+    for (position, parsed) in parsed.entries.iter().enumerate() {
+        let at = format!("delta.entries[{position}]");
+        let replica = table.get("replica", parsed.replica, path(format!("{at}.replica")))?;
+        let dot = Dot::new(replica.clone(), parsed.counter);
+        if !context.contains(&dot) {
+            return Err(DecodeError::NotCovered {
+                replica: replica.to_string(),
+                counter: parsed.counter,
+                at: Position::Path(at),
+            });
+        }
+        if store.contains_dot(&dot) {
+            return Err(DecodeError::Invalid {
+                field: "entries",
+                reason: "two entries have the same dot",
+                at: Position::Path(at),
+            });
+        }
+        let topic = match topics.get(parsed.topic.as_ref()) {
+            Some(shared) => shared.clone(),
+            None => {
+                let shared: Arc<str> = Arc::from(parsed.topic.as_ref());
+                topics.insert(shared.clone());
+                shared
+            }
+        };
+        let built = entry(
+            topic,
+            &parsed.key,
+            &parsed.pid,
+            parsed.meta.get(),
+            parsed.replaces,
+            limits,
+            path(at),
+        )?;
+        store.insert_dot(dot, built);
+    }
+    Ok(Delta::from_parts(store, context))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Meta;
+    use crate::presence::PresenceState;
+
+    fn update_delta() -> Message {
+        let mut state = PresenceState::new(ReplicaId::new("node \"a\"", u64::MAX));
+        let meta = Meta::from_json(r#"{"n":1.50}"#).unwrap();
+        state.track("room", "k\u{e9}", "p\n", &meta).unwrap();
+        let updated = state.update("room", "k\u{e9}", "p\n", &meta).unwrap();
+        Message::Delta {
+            from: state.replica().clone(),
+            delta: updated.delta,
+        }
+    }
+
+    fn decode_default(text: &str) -> Result<Message, DecodeError> {
+        decode(text, &WireLimits::default())
+    }
+
+    #[test]
+    fn round_trips_and_keeps_metas_byte_for_byte() {
+        let message = update_delta();
+        let text = encode(&message);
+        assert!(text.contains(r#""meta":{"n":1.50}"#), "{text}");
+        assert!(text.contains(r#""incarnation":"18446744073709551615""#));
+        assert!(text.contains(r#""replaces":1"#));
+        assert_eq!(decode_default(&text).unwrap(), message);
+    }
+
+    #[test]
+    fn an_unknown_version_names_the_versions_understood() {
+        let text = encode(&update_delta()).replacen("\"version\":1", "\"version\":7", 1);
+        assert_eq!(
+            decode_default(&text).unwrap_err(),
+            DecodeError::UnsupportedVersion {
+                found: 7,
+                understood: UNDERSTOOD_VERSIONS
+            }
+        );
+    }
+
+    #[test]
+    fn shape_errors_are_refused_with_a_position() {
+        let text = encode(&update_delta());
+        let extra = text.replacen("\"from\":0", "\"from\":0,\"to\":0", 1);
+        assert!(matches!(
+            decode_default(&extra),
+            Err(DecodeError::Invalid { field: "to", .. })
+        ));
+        let unknown = text.replacen("\"from\":0", "\"from\":0,\"x\":0", 1);
+        assert!(matches!(
+            decode_default(&unknown),
+            Err(DecodeError::Json { .. })
+        ));
+        let bad_index = text.replacen("\"from\":0", "\"from\":3", 1);
+        assert!(matches!(
+            decode_default(&bad_index),
+            Err(DecodeError::BadIndex {
+                index: 3,
+                len: 1,
+                ..
+            })
+        ));
+        let reserved = text.replacen("{\"n\":1.50}", "{\"phx_ref\":1}", 1);
+        let error = decode_default(&reserved).unwrap_err();
+        assert!(
+            matches!(&error, DecodeError::Meta { at: Position::Path(path), .. } if path == "delta.entries[0]"),
+            "{error:?}"
+        );
+        let deep = text.replacen(
+            "{\"n\":1.50}",
+            &format!("{{\"n\":{}{}}}", "[".repeat(40), "]".repeat(40)),
+            1,
+        );
+        assert!(matches!(
+            decode_default(&deep),
+            Err(DecodeError::TooDeep { max: 32, .. })
+        ));
+        let gap = text.replacen("\"base\":2,\"cloud\":[]", "\"base\":1,\"cloud\":[[2,2]]", 1);
+        assert_ne!(gap, text);
+        assert!(matches!(
+            decode_default(&gap),
+            Err(DecodeError::Invalid {
+                field: "cloud range",
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,42 @@
+//! Bounds on what a decoder accepts from the network.
+
+use crate::limits::Limits;
+
+/// Limits a decoder enforces on untrusted bytes before it allocates or builds anything, so a
+/// hostile or corrupt message costs at most a bounded amount of memory and time.
+///
+/// The defaults accept a binary full state of several hundred thousand presences (about 70 bytes
+/// each) in one message; lower them for links that only ever carry small deltas (client
+/// replicas, for example), raise them for larger clusters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireLimits {
+    /// Largest message, in bytes (binary) or bytes of JSON text.
+    pub max_message_bytes: usize,
+    /// Most entries (presences) in one message; also bounds the topic table.
+    pub max_entries: usize,
+    /// Most distinct replicas one message may mention.
+    pub max_replicas: usize,
+    /// Most out-of-order ranges (cloud ranges) in one causal context, all replicas together.
+    pub max_ranges: usize,
+    /// Longest replica name, in bytes.
+    pub max_replica_name_bytes: usize,
+    /// Deepest nesting of arrays and objects in a JSON message, the message object itself being
+    /// depth 1 (a meta sits at depth 5, so this must exceed `presence.max_meta_depth + 4`).
+    pub max_json_depth: usize,
+    /// Limits on each decoded presence: topic, key, pid and meta sizes, meta nesting.
+    pub presence: Limits,
+}
+
+impl Default for WireLimits {
+    fn default() -> Self {
+        WireLimits {
+            max_message_bytes: 64 * 1024 * 1024,
+            max_entries: 1_000_000,
+            max_replicas: 10_000,
+            max_ranges: 100_000,
+            max_replica_name_bytes: 255,
+            max_json_depth: 32,
+            presence: Limits::default(),
+        }
+    }
+}
