@@ -10,8 +10,6 @@
 //! Every mutator returns a delta, itself an [`AWORSet`] over a [`DotMap`], holding only what the
 //! mutation changed; joining deltas in any order, any number of times, gives the same state.
 
-use std::collections::BTreeMap;
-
 use crate::context::CausalContext;
 use crate::dot::Dot;
 use crate::replica::ReplicaId;
@@ -36,62 +34,174 @@ pub trait DotStore {
 }
 
 /// A plain dot store: elements grouped by replica, then by counter, in a deterministic order.
+///
+/// Sorted vectors rather than trees: deltas are mostly tiny (one or a few dots), and a tree
+/// allocates a whole node for each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DotMap<E> {
-    replicas: BTreeMap<ReplicaId, BTreeMap<u64, E>>,
+    replicas: Vec<(ReplicaId, Entries<E>)>,
+}
+
+/// The elements of one replica in a [`DotMap`], ordered by counter.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entries<E> {
+    items: Vec<(u64, E)>,
+}
+
+impl<E> Default for Entries<E> {
+    fn default() -> Self {
+        Entries { items: Vec::new() }
+    }
+}
+
+impl<E> Entries<E> {
+    /// How many elements.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The element under `counter`.
+    pub fn get(&self, counter: u64) -> Option<&E> {
+        self.position(counter).ok().map(|at| &self.items[at].1)
+    }
+
+    /// Every (counter, element), ordered by counter.
+    pub fn iter(&self) -> impl Iterator<Item = (&u64, &E)> {
+        self.items
+            .iter()
+            .map(|(counter, element)| (counter, element))
+    }
+
+    fn position(&self, counter: u64) -> Result<usize, usize> {
+        match self.items.last() {
+            Some(&(last, _)) if last < counter => Err(self.items.len()),
+            _ => self.items.binary_search_by(|(c, _)| c.cmp(&counter)),
+        }
+    }
+
+    fn insert(&mut self, counter: u64, element: E) {
+        match self.position(counter) {
+            Ok(at) => self.items[at].1 = element,
+            Err(at) => self.items.insert(at, (counter, element)),
+        }
+    }
+
+    fn remove(&mut self, counter: u64) -> Option<E> {
+        let at = self.position(counter).ok()?;
+        Some(self.items.remove(at).1)
+    }
+}
+
+impl<'a, E> IntoIterator for &'a Entries<E> {
+    type Item = (&'a u64, &'a E);
+    type IntoIter =
+        std::iter::Map<std::slice::Iter<'a, (u64, E)>, fn(&'a (u64, E)) -> (&'a u64, &'a E)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items
+            .iter()
+            .map(|(counter, element)| (counter, element))
+    }
+}
+
+impl<E> IntoIterator for Entries<E> {
+    type Item = (u64, E);
+    type IntoIter = std::vec::IntoIter<(u64, E)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
 }
 
 impl<E> Default for DotMap<E> {
     fn default() -> Self {
         DotMap {
-            replicas: BTreeMap::new(),
+            replicas: Vec::new(),
         }
     }
 }
 
 impl<E> DotMap<E> {
+    fn group(&self, replica: &ReplicaId) -> Option<&Entries<E>> {
+        self.replicas
+            .binary_search_by(|(r, _)| r.cmp(replica))
+            .ok()
+            .map(|at| &self.replicas[at].1)
+    }
+
     /// The element stored under `dot`.
     pub fn get(&self, dot: &Dot) -> Option<&E> {
-        self.replicas.get(&dot.replica)?.get(&dot.counter)
+        self.group(&dot.replica)?.get(dot.counter)
     }
 
     /// How many elements are stored.
     pub fn len(&self) -> usize {
-        self.replicas.values().map(BTreeMap::len).sum()
+        self.replicas.iter().map(|(_, entries)| entries.len()).sum()
     }
 
     /// Whether nothing is stored.
     pub fn is_empty(&self) -> bool {
-        self.replicas.values().all(BTreeMap::is_empty)
+        self.replicas.iter().all(|(_, entries)| entries.is_empty())
     }
 
     /// Every stored element with its dot's replica and counter, ordered by dot.
     pub fn iter(&self) -> impl Iterator<Item = (&ReplicaId, u64, &E)> {
         self.replicas.iter().flat_map(|(replica, entries)| {
             entries
+                .items
                 .iter()
-                .map(move |(&counter, element)| (replica, counter, element))
+                .map(move |(counter, element)| (replica, *counter, element))
         })
     }
 
     /// The elements of one replica, ordered by counter.
-    pub fn of_replica(&self, replica: &ReplicaId) -> Option<&BTreeMap<u64, E>> {
-        self.replicas.get(replica)
+    pub fn of_replica(&self, replica: &ReplicaId) -> Option<&Entries<E>> {
+        self.group(replica)
     }
 
-    /// Every replica that has elements here, with its elements by counter.
-    pub fn by_replica(&self) -> impl Iterator<Item = (&ReplicaId, &BTreeMap<u64, E>)> {
-        self.replicas.iter()
+    /// Every replica that has elements here, with its elements by counter, ordered by replica.
+    pub fn by_replica(&self) -> impl Iterator<Item = (&ReplicaId, &Entries<E>)> {
+        self.replicas
+            .iter()
+            .map(|(replica, entries)| (replica, entries))
     }
 
     /// Consumes the map, giving each replica's elements ordered by counter.
-    pub fn into_by_replica(self) -> impl Iterator<Item = (ReplicaId, BTreeMap<u64, E>)> {
+    pub fn into_by_replica(self) -> impl Iterator<Item = (ReplicaId, Entries<E>)> {
         self.replicas.into_iter()
     }
 
     /// Drops every element of the replicas for which `keep` returns false.
     pub fn retain_replicas(&mut self, mut keep: impl FnMut(&ReplicaId) -> bool) {
-        self.replicas.retain(|replica, _| keep(replica));
+        self.replicas.retain(|(replica, _)| keep(replica));
+    }
+
+    /// Adds the elements of one replica in one go; faster than inserting them one by one.
+    pub fn extend_replica(
+        &mut self,
+        replica: &ReplicaId,
+        elements: impl IntoIterator<Item = (u64, E)>,
+    ) {
+        let at = match self.replicas.binary_search_by(|(r, _)| r.cmp(replica)) {
+            Ok(at) => at,
+            Err(at) => {
+                self.replicas
+                    .insert(at, (replica.clone(), Entries::default()));
+                at
+            }
+        };
+        let entries = &mut self.replicas[at].1;
+        entries.items.extend(elements);
+        if !entries.items.is_sorted_by(|a, b| a.0 < b.0) {
+            entries.items.sort_by_key(|(counter, _)| *counter);
+            entries.items.dedup_by_key(|(counter, _)| *counter);
+        }
+        if entries.items.is_empty() {
+            self.replicas.remove(at);
+        }
     }
 }
 
@@ -103,29 +213,38 @@ impl<E> DotStore for DotMap<E> {
     }
 
     fn insert_dot(&mut self, dot: Dot, element: E) {
-        self.replicas
-            .entry(dot.replica)
-            .or_default()
-            .insert(dot.counter, element);
+        let at = match self.replicas.last() {
+            Some((last, _)) if *last == dot.replica => self.replicas.len() - 1,
+            _ => match self.replicas.binary_search_by(|(r, _)| r.cmp(&dot.replica)) {
+                Ok(at) => at,
+                Err(at) => {
+                    self.replicas.insert(at, (dot.replica, Entries::default()));
+                    at
+                }
+            },
+        };
+        self.replicas[at].1.insert(dot.counter, element);
     }
 
     fn remove_dot(&mut self, dot: &Dot) -> Option<E> {
-        let entries = self.replicas.get_mut(&dot.replica)?;
-        let removed = entries.remove(&dot.counter);
-        if entries.is_empty() {
-            self.replicas.remove(&dot.replica);
+        let at = self
+            .replicas
+            .binary_search_by(|(r, _)| r.cmp(&dot.replica))
+            .ok()?;
+        let removed = self.replicas[at].1.remove(dot.counter);
+        if self.replicas[at].1.is_empty() {
+            self.replicas.remove(at);
         }
         removed
     }
 
     fn count_of(&self, replica: &ReplicaId) -> usize {
-        self.replicas.get(replica).map_or(0, BTreeMap::len)
+        self.group(replica).map_or(0, Entries::len)
     }
 
     fn counters_of(&self, replica: &ReplicaId) -> Vec<u64> {
-        self.replicas
-            .get(replica)
-            .map(|entries| entries.keys().copied().collect())
+        self.group(replica)
+            .map(|entries| entries.items.iter().map(|(counter, _)| *counter).collect())
             .unwrap_or_default()
     }
 }

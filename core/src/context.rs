@@ -2,8 +2,6 @@
 //! of dots received out of order. There are no tombstones: a dot that is in the context but has
 //! no entry in the store is an entry that was removed.
 
-use std::collections::BTreeMap;
-
 use crate::dot::Dot;
 use crate::replica::ReplicaId;
 
@@ -186,10 +184,10 @@ impl DotRanges {
     }
 }
 
-/// The set of dots a replica (or a delta) has seen, grouped by replica.
+/// The set of dots a replica (or a delta) has seen, grouped by replica (ordered by replica).
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct CausalContext {
-    replicas: BTreeMap<ReplicaId, DotRanges>,
+    replicas: Vec<(ReplicaId, DotRanges)>,
 }
 
 impl CausalContext {
@@ -198,24 +196,37 @@ impl CausalContext {
         Self::default()
     }
 
+    fn position(&self, replica: &ReplicaId) -> Result<usize, usize> {
+        self.replicas.binary_search_by(|(r, _)| r.cmp(replica))
+    }
+
     /// Whether no dot is covered.
     pub fn is_empty(&self) -> bool {
-        self.replicas.values().all(DotRanges::is_empty)
+        self.replicas.iter().all(|(_, ranges)| ranges.is_empty())
     }
 
     /// Whether `dot` has been seen.
     pub fn contains(&self, dot: &Dot) -> bool {
-        self.replicas
-            .get(&dot.replica)
+        self.ranges(&dot.replica)
             .is_some_and(|ranges| ranges.contains(dot.counter))
     }
 
     /// Marks `dot` as seen.
     pub fn insert(&mut self, dot: &Dot) {
-        self.replicas
-            .entry(dot.replica.clone())
-            .or_default()
-            .insert(dot.counter);
+        self.ranges_mut(&dot.replica).insert(dot.counter);
+    }
+
+    /// The dots seen of `replica`, created empty if it is new.
+    pub fn ranges_mut(&mut self, replica: &ReplicaId) -> &mut DotRanges {
+        let at = match self.position(replica) {
+            Ok(at) => at,
+            Err(at) => {
+                self.replicas
+                    .insert(at, (replica.clone(), DotRanges::new()));
+                at
+            }
+        };
+        &mut self.replicas[at].1
     }
 
     /// Marks all of `ranges` of `replica` as seen.
@@ -223,11 +234,9 @@ impl CausalContext {
         if ranges.is_empty() {
             return;
         }
-        match self.replicas.get_mut(replica) {
-            Some(mine) => mine.union(ranges),
-            None => {
-                self.replicas.insert(replica.clone(), ranges.clone());
-            }
+        match self.position(replica) {
+            Ok(at) => self.replicas[at].1.union(ranges),
+            Err(at) => self.replicas.insert(at, (replica.clone(), ranges.clone())),
         }
     }
 
@@ -240,22 +249,25 @@ impl CausalContext {
 
     /// The dots seen of one replica.
     pub fn ranges(&self, replica: &ReplicaId) -> Option<&DotRanges> {
-        self.replicas.get(replica)
+        self.position(replica).ok().map(|at| &self.replicas[at].1)
     }
 
     /// Every replica with the dots seen of it, ordered by replica.
     pub fn iter(&self) -> impl Iterator<Item = (&ReplicaId, &DotRanges)> {
-        self.replicas.iter()
+        self.replicas
+            .iter()
+            .map(|(replica, ranges)| (replica, ranges))
     }
 
     /// Forgets a replica entirely (used when a newer incarnation supersedes it).
     pub fn remove_replica(&mut self, replica: &ReplicaId) -> Option<DotRanges> {
-        self.replicas.remove(replica)
+        let at = self.position(replica).ok()?;
+        Some(self.replicas.remove(at).1)
     }
 
     /// Keeps only the replicas for which `keep` returns true.
     pub fn retain(&mut self, mut keep: impl FnMut(&ReplicaId) -> bool) {
-        self.replicas.retain(|replica, _| keep(replica));
+        self.replicas.retain(|(replica, _)| keep(replica));
     }
 
     /// How many replicas are mentioned.

@@ -152,6 +152,7 @@ impl<'de> Visitor<'de> for TopLevel {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
         if self.max_depth == 0 {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(Found::TooDeep);
         }
         let mut verdict = Found::Object;
@@ -205,6 +206,8 @@ impl<'de> Visitor<'de> for Depth {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
         if self.remaining == 0 {
+            // Too deep: still consume it, so the parser can finish the document.
+            while seq.next_element::<IgnoredAny>()?.is_some() {}
             return Ok(false);
         }
         let mut ok = true;
@@ -218,6 +221,7 @@ impl<'de> Visitor<'de> for Depth {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
         if self.remaining == 0 {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
             return Ok(false);
         }
         let mut ok = true;

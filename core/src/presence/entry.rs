@@ -41,6 +41,14 @@ impl Body {
     }
 }
 
+thread_local! {
+    /// Where a body is assembled before its one shared allocation is made.
+    static SCRATCH: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// A scratch buffer that grew past this (for one huge meta) is released rather than kept.
+const SCRATCH_KEPT: usize = 4096;
+
 pub(crate) fn check_len(field: &'static str, value: &str, max: usize) -> Result<(), InputError> {
     let max = max.min(usize::from(u16::MAX));
     if value.len() > max {
@@ -76,15 +84,23 @@ impl Entry {
             }
             .into());
         }
-        let mut text = String::with_capacity(key.len() + pid.len() + meta.as_str().len());
-        text.push_str(key);
-        text.push_str(pid);
-        text.push_str(meta.as_str());
+        let text = SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            scratch.clear();
+            scratch.push_str(key);
+            scratch.push_str(pid);
+            scratch.push_str(meta.as_str());
+            let text = Arc::<str>::from(scratch.as_str());
+            if scratch.capacity() > SCRATCH_KEPT {
+                *scratch = String::new();
+            }
+            text
+        });
         Ok(Entry {
             topic,
             replaces: replaces.unwrap_or(0),
             body: Body {
-                text: text.into(),
+                text,
                 // Both fit: check_len caps them at u16::MAX.
                 key_len: key.len() as u16,
                 pid_len: pid.len() as u16,

@@ -479,10 +479,10 @@ impl PresenceState {
         }
         let store = self.set.store();
         let held = store.count_of(replica);
+        let mut taken: Vec<(u64, Entry)> = Vec::new();
         let mut take = |counter: u64| {
-            let dot = Dot::new(replica.clone(), counter);
-            if let Some(presence) = store.get(&dot) {
-                out.insert_dot(dot, presence.entry);
+            if let Some(presence) = store.get(&Dot::new(replica.clone(), counter)) {
+                taken.push((counter, presence.entry));
             }
         };
         if missing.len() <= held as u64 {
@@ -494,6 +494,7 @@ impl PresenceState {
                 .filter(|&counter| missing.contains(counter))
                 .for_each(take);
         }
+        out.extend_replica(replica, taken);
     }
 }
 

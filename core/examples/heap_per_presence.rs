@@ -1,0 +1,57 @@
+//! W6: bytes of heap per presence at 100,000 presences (W1's state), strings and meta included.
+//! Counts the bytes requested from the allocator by live blocks, before and after.
+//!
+//! `cargo run --release -p beryl-core --example heap_per_presence`
+
+use beryl_core::{Meta, PresenceState, ReplicaId};
+
+#[global_allocator]
+static ALLOCATOR: dhat::Alloc = dhat::Alloc;
+
+const PRESENCES: usize = 100_000;
+
+fn main() {
+    let _profiler = dhat::Profiler::builder().testing().build();
+    let inputs: Vec<(String, String, String, Meta)> = (0..PRESENCES)
+        .map(|i| {
+            (
+                format!("room:{}", i % 10_000),
+                format!("user:{i}"),
+                format!("pid:{i}"),
+                Meta::from_json(&format!(r#"{{"status":"online","joined_at":{i}}}"#))
+                    .expect("valid meta"),
+            )
+        })
+        .collect();
+    let payload: usize = inputs
+        .iter()
+        .map(|(_, key, pid, meta)| key.len() + pid.len() + meta.as_str().len())
+        .sum();
+
+    let before = dhat::HeapStats::get().curr_bytes;
+    let mut local = PresenceState::new(ReplicaId::new("w6", 1));
+    for (topic, key, pid, meta) in &inputs {
+        local.track(topic, key, pid, meta).expect("fresh triple");
+    }
+    let after_local = dhat::HeapStats::get().curr_bytes;
+
+    let mut remote = PresenceState::new(ReplicaId::new("w6-remote", 1));
+    remote.merge(local.full_state(None));
+    let after_remote = dhat::HeapStats::get().curr_bytes;
+
+    let per = |bytes: usize| bytes as f64 / PRESENCES as f64;
+    println!("W6 heap per presence at {PRESENCES} presences (bytes requested by live blocks)");
+    println!(
+        "  key + pid + meta text alone:       {:>7.1} B",
+        per(payload)
+    );
+    println!(
+        "  local replica (tracked here):      {:>7.1} B",
+        per(after_local - before)
+    );
+    println!(
+        "  remote replica (merged full state): {:>6.1} B",
+        per(after_remote - after_local)
+    );
+    assert_eq!(remote.len(), PRESENCES);
+}
