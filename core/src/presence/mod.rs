@@ -276,7 +276,7 @@ impl PresenceState {
 
     /// The causal context: every dot this replica has seen.
     pub fn context(&self) -> &CausalContext {
-        &self.set.context()
+        self.set.context()
     }
 
     /// The highest counter the local replica has used.
