@@ -118,6 +118,97 @@ impl RawPresenceState {
     pub fn replicas(&self) -> String {
         self.facade.replicas()
     }
+
+    /// Decodes and applies a binary replication message; the diff as JSON.
+    #[wasm_bindgen(js_name = mergeBinary)]
+    pub fn merge_binary(&mut self, bytes: &[u8]) -> JsResult<String> {
+        js(self.facade.merge_binary(bytes))
+    }
+
+    /// Decodes and applies a JSON replication message; the diff as JSON.
+    #[wasm_bindgen(js_name = mergeJson)]
+    pub fn merge_json(&mut self, text: &str) -> JsResult<String> {
+        js(self.facade.merge_json(text))
+    }
+
+    /// The local changes since the last call as a delta message, or undefined if none.
+    #[wasm_bindgen(js_name = takeDelta)]
+    pub fn take_delta(&mut self, json: bool) -> JsValue {
+        match self.facade.take_delta() {
+            Some(message) => encode(&message, json),
+            None => JsValue::UNDEFINED,
+        }
+    }
+
+    /// Everything this replica shares as a delta message, leaving out the optional peer's own.
+    #[wasm_bindgen(js_name = fullState)]
+    pub fn full_state(
+        &self,
+        json: bool,
+        to_name: Option<String>,
+        to_incarnation: Option<String>,
+    ) -> JsResult<JsValue> {
+        let to = js(StateFacade::optional_replica(to_name, to_incarnation))?;
+        Ok(encode(&self.facade.full_state(to.as_ref()), json))
+    }
+
+    /// A heartbeat message carrying this replica's digest.
+    pub fn heartbeat(&self, json: bool) -> JsValue {
+        encode(&self.facade.heartbeat(), json)
+    }
+
+    /// A state request to the replica `to`.
+    #[wasm_bindgen(js_name = stateRequest)]
+    pub fn state_request(&self, json: bool, name: &str, incarnation: &str) -> JsResult<JsValue> {
+        let to = js(args::replica(name, incarnation))?;
+        Ok(encode(&self.facade.state_request(to), json))
+    }
+
+    /// A goodbye message.
+    pub fn goodbye(&self, json: bool) -> JsValue {
+        encode(&self.facade.goodbye(), json)
+    }
+
+    /// The reply a binary message calls for (in binary), or undefined.
+    #[wasm_bindgen(js_name = answerBinary)]
+    pub fn answer_binary(&self, bytes: &[u8]) -> JsResult<JsValue> {
+        let message = js(self.facade.decode_binary(bytes))?;
+        Ok(self
+            .facade
+            .answer(&message)
+            .map_or(JsValue::UNDEFINED, |reply| encode(&reply, false)))
+    }
+
+    /// The reply a JSON message calls for (in JSON), or undefined.
+    #[wasm_bindgen(js_name = answerJson)]
+    pub fn answer_json(&self, text: &str) -> JsResult<JsValue> {
+        let message = js(self.facade.decode_json(text))?;
+        Ok(self
+            .facade
+            .answer(&message)
+            .map_or(JsValue::UNDEFINED, |reply| encode(&reply, true)))
+    }
+
+    /// The Phoenix `presence_state` payload of `topic`.
+    #[wasm_bindgen(js_name = presenceState)]
+    pub fn presence_state(&self, topic: &str) -> String {
+        self.facade.presence_state(topic)
+    }
+
+    /// The Phoenix `presence_diff` payload of `topic` for a diff given as JSON.
+    #[wasm_bindgen(js_name = encodeDiff)]
+    pub fn encode_diff(&self, diff_json: &str, topic: &str) -> JsResult<String> {
+        js(self.facade.encode_diff(diff_json, topic))
+    }
+}
+
+/// A message as a `Uint8Array` (binary) or a string (JSON).
+fn encode(message: &beryl_core::Message, json: bool) -> JsValue {
+    if json {
+        JsValue::from_str(&beryl_core::wire::encode_json(message))
+    } else {
+        js_sys::Uint8Array::from(beryl_core::wire::encode_binary(message).as_slice()).into()
+    }
 }
 
 /// The decimal incarnation for a start time in Unix milliseconds and 16 random bits.

@@ -98,3 +98,9 @@ impl From<beryl_core::LivenessError> for BindingError {
         BindingError::new(ErrorKind::LocalReplica, error.to_string())
     }
 }
+
+impl From<beryl_core::InputError> for BindingError {
+    fn from(error: beryl_core::InputError) -> Self {
+        BindingError::new(ErrorKind::InvalidInput, error.to_string())
+    }
+}

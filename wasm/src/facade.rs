@@ -2,7 +2,7 @@
 //! whose every failure is a [`BindingError`]. The `#[wasm_bindgen]` layer only forwards to it,
 //! so the same code runs (and is tested) natively.
 
-use beryl_core::{Meta, PresenceState, ReplicaId};
+use beryl_core::{Delta, Meta, PresenceState, ReplicaId};
 
 use crate::args;
 use crate::error::BindingError;
@@ -11,6 +11,8 @@ use crate::json;
 /// A presence state driven through JSON-text results.
 pub struct StateFacade {
     state: PresenceState,
+    /// The deltas of local changes not yet taken for sending, joined into one.
+    pending: Delta,
 }
 
 impl StateFacade {
@@ -21,6 +23,7 @@ impl StateFacade {
         let limits = args::limits(limits)?;
         Ok(StateFacade {
             state: PresenceState::with_limits(replica, limits),
+            pending: Delta::default(),
         })
     }
 
@@ -41,11 +44,24 @@ impl StateFacade {
         out
     }
 
+    fn remember(&mut self, delta: Delta) {
+        let pending = std::mem::take(&mut self.pending);
+        self.pending = pending.merged(delta);
+    }
+
+    /// Takes the joined deltas of the local changes since the last take; `None` if none.
+    pub fn take_pending(&mut self) -> Option<Delta> {
+        if self.pending.store().is_empty() && self.pending.context().is_empty() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.pending))
+    }
+
     fn meta(&self, meta: &str) -> Result<Meta, BindingError> {
         Ok(Meta::from_json_within(meta, self.state.limits())?)
     }
 
-    /// Tracks a connection; `{"phxRef":...,"diff":{...}}`.
+    /// Tracks a connection; the diff as JSON (its one join carries the new `phxRef`).
     pub fn track(
         &mut self,
         topic: &str,
@@ -55,10 +71,11 @@ impl StateFacade {
     ) -> Result<String, BindingError> {
         let meta = self.meta(meta)?;
         let tracked = self.state.track(topic, key, pid, &meta)?;
-        Ok(tracked_json(tracked.phx_ref.as_str(), &tracked.diff))
+        self.remember(tracked.delta);
+        Ok(json::diff(&tracked.diff))
     }
 
-    /// Replaces a local entry's meta; `{"phxRef":...,"diff":{...}}`.
+    /// Replaces a local entry's meta; the diff as JSON (its join carries the new `phxRef`).
     pub fn update(
         &mut self,
         topic: &str,
@@ -68,17 +85,22 @@ impl StateFacade {
     ) -> Result<String, BindingError> {
         let meta = self.meta(meta)?;
         let tracked = self.state.update(topic, key, pid, &meta)?;
-        Ok(tracked_json(tracked.phx_ref.as_str(), &tracked.diff))
+        self.remember(tracked.delta);
+        Ok(json::diff(&tracked.diff))
     }
 
     /// Stops tracking a local entry (a no-op with an empty diff when it is not tracked).
     pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> String {
-        json::diff(&self.state.untrack(topic, key, pid).diff)
+        let change = self.state.untrack(topic, key, pid);
+        self.remember(change.delta);
+        json::diff(&change.diff)
     }
 
     /// Stops tracking every local entry of `pid`.
     pub fn untrack_all(&mut self, pid: &str) -> String {
-        json::diff(&self.state.untrack_all(pid).diff)
+        let change = self.state.untrack_all(pid);
+        self.remember(change.delta);
+        json::diff(&change.diff)
     }
 
     /// The visible presences of `topic`, grouped by key.
@@ -157,13 +179,4 @@ impl StateFacade {
             )),
         }
     }
-}
-
-fn tracked_json(phx_ref: &str, diff: &beryl_core::Diff) -> String {
-    let mut out = String::from("{\"phxRef\":");
-    json::write_str(&mut out, phx_ref);
-    out.push_str(",\"diff\":");
-    out.push_str(&json::diff(diff));
-    out.push('}');
-    out
 }

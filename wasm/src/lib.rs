@@ -11,3 +11,4 @@ pub mod bindings;
 pub mod error;
 pub mod facade;
 pub mod json;
+pub mod messages;

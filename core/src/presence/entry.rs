@@ -171,7 +171,9 @@ pub struct Presence {
 }
 
 impl Presence {
-    pub(crate) fn new(dot: Dot, entry: Entry) -> Self {
+    /// A presence from its dot and entry, for callers that rebuild a diff from its encoded form
+    /// (the wasm bindings turn a JS diff back into one to encode it for Phoenix clients).
+    pub fn new(dot: Dot, entry: Entry) -> Self {
         Presence { dot, entry }
     }
 

@@ -1,0 +1,234 @@
+//! Replication messages and Phoenix payloads for the facade: merging what peers send, building
+//! what to send them, and encoding diffs for Phoenix clients. The codecs are `beryl_core::wire`.
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use beryl_core::wire::{self, WireLimits};
+use beryl_core::{Diff, Dot, Entry, Message, Meta, Presence, ReplicaId, ReplicaStatus};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::args;
+use crate::error::{BindingError, ErrorKind};
+use crate::facade::StateFacade;
+use crate::json;
+
+impl StateFacade {
+    /// The decoder limits: the defaults, with this state's presence limits.
+    pub fn wire_limits(&self) -> WireLimits {
+        WireLimits {
+            presence: self.state().limits().clone(),
+            ..WireLimits::default()
+        }
+    }
+
+    /// Decodes a binary replication message.
+    pub fn decode_binary(&self, bytes: &[u8]) -> Result<Message, BindingError> {
+        wire::decode_binary(bytes, &self.wire_limits())
+            .map_err(|error| BindingError::new(ErrorKind::Decode, error.to_string()))
+    }
+
+    /// Decodes a JSON replication message.
+    pub fn decode_json(&self, text: &str) -> Result<Message, BindingError> {
+        wire::decode_json(text, &self.wire_limits())
+            .map_err(|error| BindingError::new(ErrorKind::Decode, error.to_string()))
+    }
+
+    /// Applies what a message from a peer carries and returns what became visible or not.
+    ///
+    /// Deltas and state replies are merged; a goodbye removes its sender for good; a liveness
+    /// verdict (sent by the server feeding a client replica) is applied as it is. Heartbeats and
+    /// state requests carry no presences: they change nothing here (see [`Self::answer`]).
+    /// Verdicts about this state's own replica are ignored.
+    pub fn apply(&mut self, message: Message) -> Diff {
+        let state = self.state_mut();
+        let verdict = match message {
+            Message::Delta { delta, .. } | Message::StateReply { delta, .. } => {
+                return state.merge(delta);
+            }
+            Message::Heartbeat { .. } | Message::StateRequest { .. } => return Diff::new(),
+            Message::Goodbye { from } => state.remove_replica(&from),
+            Message::Liveness {
+                replica, status, ..
+            } => match status {
+                ReplicaStatus::Up => state.replica_up(&replica),
+                ReplicaStatus::Down => state.replica_down(&replica),
+                ReplicaStatus::Removed => state.remove_replica(&replica),
+            },
+        };
+        verdict.unwrap_or_default()
+    }
+
+    /// Decodes and applies a binary message; the diff as JSON.
+    pub fn merge_binary(&mut self, bytes: &[u8]) -> Result<String, BindingError> {
+        let message = self.decode_binary(bytes)?;
+        Ok(json::diff(&self.apply(message)))
+    }
+
+    /// Decodes and applies a JSON message; the diff as JSON.
+    pub fn merge_json(&mut self, text: &str) -> Result<String, BindingError> {
+        let message = self.decode_json(text)?;
+        Ok(json::diff(&self.apply(message)))
+    }
+
+    /// The local changes not yet taken, as a delta message, and forgets them; `None` when
+    /// nothing changed since the last call.
+    pub fn take_delta(&mut self) -> Option<Message> {
+        let delta = self.take_pending()?;
+        Some(Message::Delta {
+            from: self.state().replica().clone(),
+            delta,
+        })
+    }
+
+    /// Everything this replica shares, as a delta message (leaving out `to`'s own entries).
+    pub fn full_state(&self, to: Option<&ReplicaId>) -> Message {
+        Message::Delta {
+            from: self.state().replica().clone(),
+            delta: self.state().full_state(to),
+        }
+    }
+
+    /// A heartbeat carrying this replica's digest.
+    pub fn heartbeat(&self) -> Message {
+        Message::Heartbeat {
+            from: self.state().replica().clone(),
+            digest: self.state().digest(),
+        }
+    }
+
+    /// A request to `to` for what this replica is missing.
+    pub fn state_request(&self, to: ReplicaId) -> Message {
+        Message::StateRequest {
+            from: self.state().replica().clone(),
+            to,
+            digest: self.state().digest(),
+        }
+    }
+
+    /// A goodbye: peers remove this replica's presences at once.
+    pub fn goodbye(&self) -> Message {
+        Message::Goodbye {
+            from: self.state().replica().clone(),
+        }
+    }
+
+    /// The reply a message calls for: a state reply to a state request addressed to this
+    /// replica, `None` for anything else.
+    pub fn answer(&self, message: &Message) -> Option<Message> {
+        match message {
+            Message::StateRequest { from, to, digest } if to == self.state().replica() => {
+                Some(Message::StateReply {
+                    from: self.state().replica().clone(),
+                    to: from.clone(),
+                    delta: self.state().delta_since(digest, Some(from)),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The Phoenix `presence_state` payload of `topic`.
+    pub fn presence_state(&self, topic: &str) -> String {
+        wire::phoenix::presence_state(self.state(), topic)
+    }
+
+    /// The Phoenix `presence_diff` payload of `topic` for a diff given as the JSON this package
+    /// produced (or the same shape with metas re-serialised).
+    pub fn encode_diff(&self, diff_json: &str, topic: &str) -> Result<String, BindingError> {
+        let diff = parse_diff(diff_json, self.state().limits())?;
+        Ok(wire::phoenix::encode_diff(&diff, topic))
+    }
+}
+
+#[derive(Deserialize)]
+struct DiffInput<'a> {
+    #[serde(borrow)]
+    joins: Vec<PresenceInput<'a>>,
+    #[serde(borrow)]
+    leaves: Vec<PresenceInput<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PresenceInput<'a> {
+    #[serde(borrow)]
+    topic: Cow<'a, str>,
+    #[serde(borrow)]
+    key: Cow<'a, str>,
+    #[serde(borrow)]
+    pid: Cow<'a, str>,
+    #[serde(borrow)]
+    meta: &'a RawValue,
+    #[serde(borrow)]
+    phx_ref: Cow<'a, str>,
+    #[serde(borrow, default)]
+    phx_ref_prev: Option<Cow<'a, str>>,
+    replica: ReplicaInput<'a>,
+}
+
+#[derive(Deserialize)]
+struct ReplicaInput<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    incarnation: Cow<'a, str>,
+}
+
+fn not_a_diff(reason: impl std::fmt::Display) -> BindingError {
+    BindingError::argument(format!(
+        "not a diff of this package ({reason}); pass a diff returned by a PresenceState"
+    ))
+}
+
+/// The counter a ref names, checked against the replica: refs derive from dots, so a ref that
+/// does not match its replica was edited or belongs to another presence.
+fn counter_of(replica: &ReplicaId, phx_ref: &str) -> Result<u64, BindingError> {
+    let counter = phx_ref
+        .rsplit_once('.')
+        .and_then(|(_, digits)| digits.parse::<u64>().ok())
+        .filter(|&counter| counter > 0)
+        .ok_or_else(|| not_a_diff(format!("{phx_ref:?} is not a phx_ref")))?;
+    if Dot::new(replica.clone(), counter).phx_ref().as_str() != phx_ref {
+        return Err(not_a_diff(format!(
+            "phx_ref {phx_ref:?} does not belong to replica {replica}"
+        )));
+    }
+    Ok(counter)
+}
+
+fn presence(
+    input: &PresenceInput<'_>,
+    limits: &beryl_core::Limits,
+) -> Result<Presence, BindingError> {
+    let replica = args::replica(&input.replica.name, &input.replica.incarnation)?;
+    let counter = counter_of(&replica, &input.phx_ref)?;
+    let replaces = match &input.phx_ref_prev {
+        Some(previous) => Some(counter_of(&replica, previous)?),
+        None => None,
+    };
+    let meta = Meta::from_json_within(input.meta.get(), limits)?;
+    let entry = Entry::new(
+        Arc::from(&*input.topic),
+        &input.key,
+        &input.pid,
+        &meta,
+        replaces,
+        limits,
+    )?;
+    Ok(Presence::new(Dot::new(replica, counter), entry))
+}
+
+/// Rebuilds a core diff from its JSON form.
+pub fn parse_diff(text: &str, limits: &beryl_core::Limits) -> Result<Diff, BindingError> {
+    let input: DiffInput<'_> = serde_json::from_str(text).map_err(not_a_diff)?;
+    let mut diff = Diff::new();
+    for join in &input.joins {
+        diff.push_join(presence(join, limits)?);
+    }
+    for leave in &input.leaves {
+        diff.push_leave(presence(leave, limits)?);
+    }
+    Ok(diff)
+}

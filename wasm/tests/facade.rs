@@ -1,0 +1,125 @@
+//! The facade natively: what the bindings return, before any JS is involved.
+
+use beryl_core::wire;
+use beryl_wasm::facade::StateFacade;
+use serde_json::Value;
+
+fn state(name: &str, incarnation: &str) -> StateFacade {
+    StateFacade::new(name, incarnation, "").expect("valid replica")
+}
+
+fn parse(text: &str) -> Value {
+    serde_json::from_str(text).expect("the facade returns JSON")
+}
+
+#[test]
+fn a_track_replicated_as_a_binary_delta_joins_on_the_peer() {
+    let mut a = state("node-a", "7");
+    let mut b = state("node-b", "9");
+    let diff = parse(&a.track("room:1", "alice", "p1", r#"{"n": 1.50}"#).unwrap());
+    assert_eq!(diff["joins"][0]["key"], "alice");
+    assert_eq!(diff["joins"][0]["replica"]["incarnation"], "7");
+
+    let message = a.take_delta().expect("a change is pending");
+    assert!(a.take_delta().is_none(), "taking empties the pending delta");
+    let received = parse(&b.merge_binary(&wire::encode_binary(&message)).unwrap());
+    assert_eq!(received["joins"], diff["joins"]);
+    assert_eq!(parse(&b.list("room:1")), parse(&a.list("room:1")));
+}
+
+#[test]
+fn an_update_then_untrack_leaves_nothing_on_the_peer() {
+    let mut a = state("node-a", "7");
+    let mut b = state("node-b", "9");
+    a.track("t", "k", "p", "{}").unwrap();
+    let first = a.take_delta().unwrap();
+    b.merge_json(&wire::encode_json(&first)).unwrap();
+    a.update("t", "k", "p", r#"{"v":2}"#).unwrap();
+    a.untrack("t", "k", "p");
+    let rest = a.take_delta().unwrap();
+    let diff = parse(&b.merge_json(&wire::encode_json(&rest)).unwrap());
+    assert_eq!(diff["leaves"].as_array().unwrap().len(), 1);
+    assert_eq!(parse(&b.list("t")), serde_json::json!([]));
+}
+
+#[test]
+fn encode_diff_of_a_returned_diff_matches_the_core_encoder() {
+    let mut a = state("node-a", "7");
+    a.track("t", "k", "p", r#"{ "a" : 1.50 }"#).unwrap();
+    let updated = a.update("t", "k", "p", r#"{"b":[1, 2]}"#).unwrap();
+    let payload = a.encode_diff(&updated, "t").unwrap();
+    let expected = {
+        let diff = beryl_wasm::messages::parse_diff(&updated, a.state().limits()).unwrap();
+        wire::phoenix::encode_diff(&diff, "t")
+    };
+    assert_eq!(payload, expected);
+    let payload = parse(&payload);
+    assert_eq!(
+        payload["joins"]["k"]["metas"][0]["b"],
+        serde_json::json!([1, 2])
+    );
+    assert!(payload["joins"]["k"]["metas"][0]["phx_ref_prev"].is_string());
+    assert_eq!(
+        parse(&a.encode_diff(&updated, "other").unwrap())["joins"],
+        serde_json::json!({})
+    );
+}
+
+#[test]
+fn a_diff_with_a_forged_ref_is_refused() {
+    let mut a = state("node-a", "7");
+    let diff = a.track("t", "k", "p", "{}").unwrap();
+    // The ref no longer matches the replica it claims to belong to.
+    let forged = diff.replace("\"incarnation\":\"7\"", "\"incarnation\":\"8\"");
+    assert_ne!(forged, diff);
+    assert!(a.encode_diff(&forged, "t").is_err());
+    assert!(a.encode_diff("{\"joins\":1}", "t").is_err());
+}
+
+#[test]
+fn garbage_is_a_decode_error_not_a_panic() {
+    let mut a = state("node-a", "7");
+    for bytes in [&b""[..], b"\xb7", b"\xb7R\x01\x01\xff\xff\xff", b"{}"] {
+        let error = a.merge_binary(bytes).unwrap_err();
+        assert_eq!(error.kind, beryl_wasm::error::ErrorKind::Decode);
+    }
+    assert!(a.merge_json("{\"version\":1}").is_err());
+}
+
+#[test]
+fn a_state_request_addressed_here_gets_a_reply_with_what_is_missing() {
+    let mut a = state("node-a", "7");
+    let b = state("node-b", "9");
+    a.track("t", "k", "p", "{}").unwrap();
+    let request = b.state_request(a.state().replica().clone());
+    let reply = a.answer(&request).expect("addressed to a");
+    let mut fresh = state("node-b", "9");
+    let diff = parse(&json_diff_of(&mut fresh, &reply));
+    assert_eq!(diff["joins"].as_array().unwrap().len(), 1);
+    assert!(b.answer(&request).is_none(), "not addressed to b");
+}
+
+fn json_diff_of(state: &mut StateFacade, message: &beryl_core::Message) -> String {
+    state.merge_binary(&wire::encode_binary(message)).unwrap()
+}
+
+#[test]
+fn goodbye_and_liveness_messages_apply_their_verdicts() {
+    let mut a = state("node-a", "7");
+    let mut b = state("node-b", "9");
+    a.track("t", "k", "p", "{}").unwrap();
+    json_diff_of(&mut b, &a.full_state(None));
+    let down = beryl_core::Message::Liveness {
+        from: beryl_core::ReplicaId::new("server", 1),
+        replica: a.state().replica().clone(),
+        status: beryl_core::ReplicaStatus::Down,
+    };
+    assert_eq!(parse(&json_diff_of(&mut b, &down))["leaves"][0]["key"], "k");
+    assert_eq!(b.state().len(), 0);
+    let goodbye = a.goodbye();
+    json_diff_of(&mut b, &goodbye);
+    assert_eq!(
+        b.replica_status("node-a", "7").unwrap().as_deref(),
+        Some("removed")
+    );
+}
