@@ -13,6 +13,7 @@ pub mod message;
 pub mod meta;
 pub mod presence;
 pub mod replica;
+pub mod sync;
 pub mod wire;
 
 pub use aworset::{AWORSet, DotMap, DotStore, JoinEvent};

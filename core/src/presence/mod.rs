@@ -1,6 +1,7 @@
 //! The presence state: who is connected to which topic, with what meta.
 
 mod entry;
+mod repair;
 mod store;
 
 use std::collections::{BTreeMap, HashMap};
