@@ -1,0 +1,15 @@
+/** What every runtime entry exports. */
+export { PresenceState, incarnationFrom, newIncarnation } from "./state.js";
+export {
+  AlreadyTrackedError,
+  BerylError,
+  DecodeError,
+  InternalError,
+  InvalidInputError,
+  NotTrackedError,
+  UsageError,
+} from "./errors.js";
+export type { BerylErrorCode } from "./errors.js";
+export { init, initSync, isReady } from "./runtime.js";
+export type { AsyncWasmSource, WasmSource } from "./runtime.js";
+export type * from "./types.js";

@@ -1,0 +1,463 @@
+/** `PresenceState`: one replica's presence state, the same core the beryl servers run. */
+import { RawPresenceState, incarnationFromParts } from "../wasm/beryl_wasm.js";
+import { UsageError, translate } from "./errors.js";
+import { ensureReady } from "./runtime.js";
+import type {
+  Diff,
+  DiffHandler,
+  EncodedMessage,
+  JsonObject,
+  KeyPresences,
+  MessageFormat,
+  Presence,
+  PresenceStateOptions,
+  ReplicaId,
+  ReplicaRecord,
+  ReplicaStatus,
+  Tracked,
+} from "./types.js";
+
+/**
+ * The JSON text each diff was parsed from, so `encodeDiff` can hand the metas back exactly as
+ * they were tracked (a diff built by hand is serialised with `JSON.stringify` instead).
+ */
+const diffText = new WeakMap<object, string>();
+
+/** Symbol.dispose where the runtime has it, the well-known fallback TypeScript uses otherwise. */
+const disposeSymbol: typeof Symbol.dispose =
+  (Symbol as { dispose?: typeof Symbol.dispose }).dispose ??
+  (Symbol.for("Symbol.dispose") as typeof Symbol.dispose);
+
+function call<T>(action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    throw translate(error);
+  }
+}
+
+function randomU16(): number {
+  const cryptoApi = (globalThis as { crypto?: { getRandomValues?: <T extends Uint16Array>(array: T) => T } })
+    .crypto;
+  if (cryptoApi?.getRandomValues !== undefined) {
+    return cryptoApi.getRandomValues(new Uint16Array(1))[0] ?? 0;
+  }
+  return Math.floor(Math.random() * 0x10000);
+}
+
+/** A fresh incarnation: the current time in milliseconds and 16 random bits. */
+export function newIncarnation(): string {
+  ensureReady();
+  return call(() => incarnationFromParts(Date.now(), randomU16()));
+}
+
+/** The incarnation for a start time in Unix milliseconds and a 16-bit random number. */
+export function incarnationFrom(unixMillis: number, random: number): string {
+  ensureReady();
+  return call(() => incarnationFromParts(unixMillis, random));
+}
+
+function requireString(what: string, value: unknown): string {
+  if (typeof value !== "string") {
+    throw new UsageError("invalid_argument", `${what} must be a string, got ${typeof value}`);
+  }
+  return value;
+}
+
+function requireReplica(value: unknown): ReplicaId {
+  const replica = value as Partial<ReplicaId> | null | undefined;
+  if (
+    typeof replica !== "object" ||
+    replica === null ||
+    typeof replica.name !== "string" ||
+    typeof replica.incarnation !== "string"
+  ) {
+    throw new UsageError(
+      "invalid_argument",
+      "a replica must be an object { name: string, incarnation: string }",
+    );
+  }
+  return replica as ReplicaId;
+}
+
+function metaText(meta: unknown): string {
+  if (meta === undefined) {
+    return "{}";
+  }
+  if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
+    throw new UsageError(
+      "invalid_argument",
+      "meta must be a plain object of JSON values (or omitted for {})",
+    );
+  }
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(meta);
+  } catch (error) {
+    throw new UsageError("invalid_argument", `meta cannot be serialised as JSON: ${String(error)}`, {
+      cause: error,
+    });
+  }
+  return text ?? "{}";
+}
+
+function messageInput(message: unknown): EncodedMessage {
+  if (typeof message === "string" || message instanceof Uint8Array) {
+    return message;
+  }
+  if (message instanceof ArrayBuffer) {
+    return new Uint8Array(message);
+  }
+  if (ArrayBuffer.isView(message)) {
+    return new Uint8Array(message.buffer, message.byteOffset, message.byteLength);
+  }
+  throw new UsageError(
+    "invalid_argument",
+    "a replication message must be a Uint8Array (binary) or a string (JSON)",
+  );
+}
+
+function wantsJson(format: unknown): boolean {
+  if (format === undefined || format === "binary") {
+    return false;
+  }
+  if (format === "json") {
+    return true;
+  }
+  throw new UsageError("invalid_argument", `format must be "binary" or "json", got ${String(format)}`);
+}
+
+/**
+ * One replica's presence state: its own connections (`track`, `update`, `untrack`) and
+ * everything merged from other replicas (`merge`). The meta type `M` is what `track` accepts
+ * and what reads return; metas travel as JSON.
+ *
+ * Diffs are returned by every call that changes something and also delivered to `onDiff`
+ * handlers, after the call returned: a handler may call back into the same state.
+ */
+export class PresenceState<M extends object = JsonObject> {
+  #raw: RawPresenceState | undefined;
+  #replica: ReplicaId;
+  #handlers: DiffHandler<M>[] = [];
+  #queue: Diff<M>[] = [];
+  #delivering = false;
+
+  /**
+   * Creates the state of replica `name`. Without `options.incarnation`, one is derived from
+   * `Date.now()` and `crypto.getRandomValues`, now (never at module load).
+   */
+  constructor(name: string, options: PresenceStateOptions = {}) {
+    requireString("name", name);
+    ensureReady();
+    const incarnation =
+      options.incarnation === undefined
+        ? newIncarnation()
+        : requireString("options.incarnation", options.incarnation);
+    const limits = options.limits === undefined ? "" : JSON.stringify(options.limits);
+    this.#raw = call(() => new RawPresenceState(name, incarnation, limits));
+    this.#replica = Object.freeze({ name, incarnation });
+  }
+
+  #state(): RawPresenceState {
+    if (this.#raw === undefined) {
+      throw new UsageError("freed", "this PresenceState was freed; create a new one");
+    }
+    ensureReady();
+    return this.#raw;
+  }
+
+  #diff(text: string): Diff<M> {
+    const diff = JSON.parse(text) as Diff<M>;
+    diffText.set(diff, text);
+    if (diff.joins.length > 0 || diff.leaves.length > 0) {
+      this.#emit(diff);
+    }
+    return diff;
+  }
+
+  #emit(diff: Diff<M>): void {
+    if (this.#handlers.length === 0) {
+      return;
+    }
+    this.#queue.push(diff);
+    if (this.#delivering) {
+      // A handler caused this change: it is delivered after the current one, in order.
+      return;
+    }
+    this.#delivering = true;
+    let failure: { error: unknown } | undefined;
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+        for (const handler of [...this.#handlers]) {
+          try {
+            handler(next);
+          } catch (error) {
+            failure ??= { error };
+          }
+        }
+      }
+    } finally {
+      this.#delivering = false;
+    }
+    if (failure !== undefined) {
+      throw failure.error;
+    }
+  }
+
+  /** This state's replica. */
+  get replica(): ReplicaId {
+    return this.#replica;
+  }
+
+  /**
+   * Calls `handler` with every non-empty diff from now on, after the call that produced it has
+   * returned. Returns a function that unsubscribes. A handler that throws does not stop the
+   * others; the first error is rethrown to the caller once all were called.
+   */
+  onDiff(handler: DiffHandler<M>): () => void {
+    if (typeof handler !== "function") {
+      throw new UsageError("invalid_argument", "onDiff expects a function");
+    }
+    this.#handlers.push(handler);
+    return () => {
+      this.#handlers = this.#handlers.filter((h) => h !== handler);
+    };
+  }
+
+  /**
+   * Tracks the connection `pid` of `key` in `topic` with `meta`. Throws `AlreadyTrackedError`
+   * if this replica already tracks that (topic, key, pid).
+   */
+  track(topic: string, key: string, pid: string, meta?: M): Tracked<M> {
+    const state = this.#state();
+    const text = metaText(meta);
+    const diff = this.#diff(call(() => state.track(topic, key, pid, text)));
+    return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
+  }
+
+  /**
+   * Replaces the meta of a tracked connection: the old presence leaves and a new one, with a
+   * new `phxRef` and `phxRefPrev` naming the old one, joins. Throws `NotTrackedError` if this
+   * replica does not track it.
+   */
+  update(topic: string, key: string, pid: string, meta: M): Tracked<M> {
+    const state = this.#state();
+    const text = metaText(meta);
+    const diff = this.#diff(call(() => state.update(topic, key, pid, text)));
+    return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
+  }
+
+  /** Stops tracking a connection; an empty diff if this replica does not track it. */
+  untrack(topic: string, key: string, pid: string): Diff<M> {
+    const state = this.#state();
+    return this.#diff(call(() => state.untrack(topic, key, pid)));
+  }
+
+  /** Stops tracking every connection of `pid` in every topic (for a disconnect). */
+  untrackAll(pid: string): Diff<M> {
+    const state = this.#state();
+    return this.#diff(call(() => state.untrackAll(pid)));
+  }
+
+  /** The visible presences of `topic`, grouped by key (keys sorted). */
+  list(topic: string): KeyPresences<M>[] {
+    const state = this.#state();
+    return JSON.parse(call(() => state.list(topic))) as KeyPresences<M>[];
+  }
+
+  /** The visible presences of `key` in `topic`. */
+  getByKey(topic: string, key: string): Presence<M>[] {
+    const state = this.#state();
+    return JSON.parse(call(() => state.getByKey(topic, key))) as Presence<M>[];
+  }
+
+  /** Topics with at least one visible presence, sorted. */
+  topics(): string[] {
+    const state = this.#state();
+    return JSON.parse(call(() => state.topics())) as string[];
+  }
+
+  /** How many presences are visible, in all topics. */
+  get size(): number {
+    return this.#state().size();
+  }
+
+  /** How many presences of `topic` are visible. */
+  topicSize(topic: string): number {
+    const state = this.#state();
+    return call(() => state.topicSize(topic));
+  }
+
+  /** The highest counter this replica has used (one per track or update). */
+  localCounter(): number {
+    return this.#state().localCounter();
+  }
+
+  /** Hides a replica's presences (it went silent); the diff has a leave for each. */
+  replicaDown(replica: ReplicaId): Diff<M> {
+    const state = this.#state();
+    const { name, incarnation } = requireReplica(replica);
+    return this.#diff(call(() => state.replicaDown(name, incarnation)));
+  }
+
+  /** Shows a replica's presences again; the diff has a join for each. */
+  replicaUp(replica: ReplicaId): Diff<M> {
+    const state = this.#state();
+    const { name, incarnation } = requireReplica(replica);
+    return this.#diff(call(() => state.replicaUp(name, incarnation)));
+  }
+
+  /** Removes a replica for good: only a newer incarnation of its name is accepted afterwards. */
+  removeReplica(replica: ReplicaId): Diff<M> {
+    const state = this.#state();
+    const { name, incarnation } = requireReplica(replica);
+    return this.#diff(call(() => state.removeReplica(name, incarnation)));
+  }
+
+  /** What this state believes about `replica`; `null` if unknown or superseded. */
+  replicaStatus(replica: ReplicaId): ReplicaStatus | null {
+    const state = this.#state();
+    const { name, incarnation } = requireReplica(replica);
+    return (call(() => state.replicaStatus(name, incarnation)) as ReplicaStatus | undefined) ?? null;
+  }
+
+  /** Every known replica (the newest incarnation of each name) with its status. */
+  replicas(): ReplicaRecord[] {
+    const state = this.#state();
+    return JSON.parse(call(() => state.replicas())) as ReplicaRecord[];
+  }
+
+  /**
+   * Merges a replication message from a peer (binary `Uint8Array` or JSON string) and returns
+   * what became visible or invisible. Deltas and state replies are merged, a goodbye removes
+   * its sender, a liveness verdict is applied; heartbeats and state requests change nothing
+   * (see `answer`). Throws `DecodeError`, leaving the state unchanged, if the message is not
+   * a valid beryl message.
+   */
+  merge(message: EncodedMessage | ArrayBuffer): Diff<M> {
+    const state = this.#state();
+    const input = messageInput(message);
+    return this.#diff(
+      call(() => (typeof input === "string" ? state.mergeJson(input) : state.mergeBinary(input))),
+    );
+  }
+
+  /**
+   * The local changes (tracks, updates, untracks) since the previous call, as one delta
+   * message to broadcast to peers; `null` if nothing changed.
+   */
+  takeDelta(): Uint8Array | null;
+  takeDelta(format: "binary"): Uint8Array | null;
+  takeDelta(format: "json"): string | null;
+  takeDelta(format: MessageFormat): EncodedMessage | null;
+  takeDelta(format?: MessageFormat): EncodedMessage | null {
+    const state = this.#state();
+    const json = wantsJson(format);
+    return (call(() => state.takeDelta(json)) as EncodedMessage | undefined) ?? null;
+  }
+
+  /**
+   * Everything this replica shares (its own presences and those of replicas it considers up),
+   * as a delta message: a snapshot for a new peer. With `to`, that peer's own presences are
+   * left out.
+   */
+  fullState(options?: { to?: ReplicaId; format?: "binary" }): Uint8Array;
+  fullState(options: { to?: ReplicaId; format: "json" }): string;
+  fullState(options?: { to?: ReplicaId; format?: MessageFormat }): EncodedMessage;
+  fullState(options: { to?: ReplicaId; format?: MessageFormat } = {}): EncodedMessage {
+    const state = this.#state();
+    const json = wantsJson(options.format);
+    const to = options.to === undefined ? undefined : requireReplica(options.to);
+    return call(() => state.fullState(json, to?.name, to?.incarnation)) as EncodedMessage;
+  }
+
+  /** A heartbeat: this replica's digest, so peers notice what they or it are missing. */
+  heartbeat(format?: "binary"): Uint8Array;
+  heartbeat(format: "json"): string;
+  heartbeat(format?: MessageFormat): EncodedMessage;
+  heartbeat(format?: MessageFormat): EncodedMessage {
+    const state = this.#state();
+    const json = wantsJson(format);
+    return call(() => state.heartbeat(json)) as EncodedMessage;
+  }
+
+  /** A request to `to` for everything this replica is missing. */
+  stateRequest(to: ReplicaId, format?: "binary"): Uint8Array;
+  stateRequest(to: ReplicaId, format: "json"): string;
+  stateRequest(to: ReplicaId, format?: MessageFormat): EncodedMessage;
+  stateRequest(to: ReplicaId, format?: MessageFormat): EncodedMessage {
+    const state = this.#state();
+    const json = wantsJson(format);
+    const { name, incarnation } = requireReplica(to);
+    return call(() => state.stateRequest(json, name, incarnation)) as EncodedMessage;
+  }
+
+  /** A goodbye: peers remove this replica's presences at once. Send it before shutting down. */
+  goodbye(format?: "binary"): Uint8Array;
+  goodbye(format: "json"): string;
+  goodbye(format?: MessageFormat): EncodedMessage;
+  goodbye(format?: MessageFormat): EncodedMessage {
+    const state = this.#state();
+    const json = wantsJson(format);
+    return call(() => state.goodbye(json)) as EncodedMessage;
+  }
+
+  /**
+   * The reply a message calls for, in the message's own format: for a state request addressed
+   * to this replica, a state reply with what the requester is missing; `null` otherwise.
+   */
+  answer(message: Uint8Array | ArrayBuffer): Uint8Array | null;
+  answer(message: string): string | null;
+  answer(message: EncodedMessage | ArrayBuffer): EncodedMessage | null;
+  answer(message: EncodedMessage | ArrayBuffer): EncodedMessage | null {
+    const state = this.#state();
+    const input = messageInput(message);
+    const reply = call(() =>
+      typeof input === "string" ? state.answerJson(input) : state.answerBinary(input),
+    ) as EncodedMessage | undefined;
+    return reply ?? null;
+  }
+
+  /**
+   * The Phoenix `presence_state` payload of `topic` (JSON text):
+   * `{"<key>": {"metas": [{...meta, "phx_ref": "..."}]}}`.
+   */
+  presenceState(topic: string): string {
+    const state = this.#state();
+    return call(() => state.presenceState(topic));
+  }
+
+  /**
+   * The Phoenix `presence_diff` payload (JSON text) of `topic`'s part of `diff`:
+   * `{"joins": {...}, "leaves": {...}}`. A diff returned by this state keeps its metas' exact
+   * text; one rebuilt by hand (same shape) has its metas serialised with `JSON.stringify`.
+   */
+  encodeDiff(diff: Diff<M>, topic: string): string {
+    const state = this.#state();
+    const text = diffText.get(diff) ?? JSON.stringify(diff);
+    return call(() => state.encodeDiff(text, topic));
+  }
+
+  /** Releases the wasm memory of this state now. Later calls throw a `UsageError`. */
+  free(): void {
+    const raw = this.#raw;
+    this.#raw = undefined;
+    this.#handlers = [];
+    raw?.free();
+  }
+
+  /** Same as `free()`, for `using state = new PresenceState(...)`. */
+  [Symbol.dispose](): void {
+    this.free();
+  }
+}
+
+// Where the runtime lacks Symbol.dispose, the method is reachable under the fallback symbol.
+if (disposeSymbol !== Symbol.dispose) {
+  Object.defineProperty(PresenceState.prototype, disposeSymbol, {
+    value: PresenceState.prototype.free,
+    writable: true,
+    configurable: true,
+  });
+}
+

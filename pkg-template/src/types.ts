@@ -1,0 +1,98 @@
+/** Shapes of the values beryl-presence hands out and accepts. */
+
+/** Any JSON value. */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** A JSON object: the default shape of a meta. */
+export type JsonObject = { [key: string]: Json };
+
+/**
+ * The identity of one running instance of a node: its name and an incarnation. The incarnation
+ * is a decimal string because it is a 64-bit integer, larger than JS numbers hold exactly.
+ */
+export interface ReplicaId {
+  readonly name: string;
+  readonly incarnation: string;
+}
+
+/** One tracked connection as readers and diffs see it. */
+export interface Presence<M extends object = JsonObject> {
+  readonly topic: string;
+  /** Groups the connections of one user (for example a user id). */
+  readonly key: string;
+  /** One connection of the key (for example a socket id). */
+  readonly pid: string;
+  readonly meta: M;
+  /** Unique per tracked entry and identical on every node that holds it. */
+  readonly phxRef: string;
+  /** For an entry created by `update`, the `phxRef` of the entry it replaced. */
+  readonly phxRefPrev: string | null;
+  /** The replica that owns the entry: the only one that may update or remove it. */
+  readonly replica: ReplicaId;
+}
+
+/**
+ * What one call changed: presences that became visible and those that stopped being visible,
+ * ordered by topic. An update shows as the old presence in `leaves` and the new one (whose
+ * `phxRefPrev` names the old one) in `joins`.
+ */
+export interface Diff<M extends object = JsonObject> {
+  readonly joins: Presence<M>[];
+  readonly leaves: Presence<M>[];
+}
+
+/** The presences of one key in a topic, one per connection, ordered by creation. */
+export interface KeyPresences<M extends object = JsonObject> {
+  readonly key: string;
+  readonly presences: Presence<M>[];
+}
+
+/** The result of `track` and `update`. */
+export interface Tracked<M extends object = JsonObject> {
+  /** The `phx_ref` of the new entry. */
+  readonly phxRef: string;
+  readonly diff: Diff<M>;
+}
+
+/** What a state believes about a replica. */
+export type ReplicaStatus = "up" | "down" | "removed";
+
+/** A known replica (the newest incarnation of its name) and its status. */
+export interface ReplicaRecord {
+  readonly replica: ReplicaId;
+  readonly status: ReplicaStatus;
+}
+
+/** Bounds on what a state accepts, locally and from the network. Missing fields keep defaults. */
+export interface Limits {
+  /** Longest topic in bytes (default 1024). */
+  maxTopicBytes?: number;
+  /** Longest key in bytes (default 1024, at most 65535). */
+  maxKeyBytes?: number;
+  /** Longest pid in bytes (default 1024, at most 65535). */
+  maxPidBytes?: number;
+  /** Largest meta in bytes of JSON text (default 16384). */
+  maxMetaBytes?: number;
+  /** Deepest nesting inside a meta; the meta object itself is depth 1 (default 16). */
+  maxMetaDepth?: number;
+}
+
+/** Options of `new PresenceState(name, options)`. */
+export interface PresenceStateOptions {
+  /**
+   * The incarnation, as a decimal string of a 64-bit integer. A restarted node must use a
+   * larger one than before. Default: the current time in milliseconds and 16 random bits,
+   * drawn when the state is created.
+   */
+  incarnation?: string;
+  limits?: Limits;
+}
+
+/** How replication messages are encoded: compact binary, or JSON text. */
+export type MessageFormat = "binary" | "json";
+
+/** A replication message as it travels: binary bytes or JSON text. */
+export type EncodedMessage = Uint8Array | string;
+
+/** Called with every non-empty diff a state produces, after the call that produced it returned. */
+export type DiffHandler<M extends object = JsonObject> = (diff: Diff<M>) => void;

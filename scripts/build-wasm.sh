@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Builds the npm package beryl-presence into pkg/ (gitignored):
+#
+#   scripts/build-wasm.sh
+#
+# 1. cargo builds beryl-wasm for wasm32-unknown-unknown (profile wasm-release);
+# 2. wasm-bindgen --target web writes the JS glue (one glue serves every runtime: each entry
+#    point hands it the module its own way);
+# 3. wasm-opt -Oz from the npm package binaryen shrinks the .wasm (never Debian's binaryen:
+#    its modules fail to load);
+# 4. tsc compiles the TS wrapper and runtime entries of pkg-template/src to ESM + .d.ts, and
+#    esbuild bundles the Node entry with the glue into a CommonJS file for `require`;
+# 5. pkg/ gets package.json, README.md, dist/ and wasm/; the gzipped sizes are printed.
+#
+# The tools come from wasm/tools (npm ci there: scripts/setup.sh npm does it).
+set -euo pipefail
+
+# shellcheck source=scripts/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$BERYL_ROOT"
+
+TOOLS="$BERYL_ROOT/wasm/tools/node_modules/.bin"
+for tool in wasm-opt tsc esbuild; do
+  [[ -x "$TOOLS/$tool" ]] || die "$TOOLS/$tool missing: run scripts/setup.sh npm (npm ci in wasm/tools)"
+done
+command -v wasm-bindgen >/dev/null 2>&1 || die "wasm-bindgen not found: run scripts/setup.sh wasm-bindgen"
+want="$(pinned_wasm_bindgen_version)"
+have="$(wasm-bindgen --version | awk '{print $2}')"
+[[ "$have" == "$want" ]] || die "wasm-bindgen $have installed but the crate is pinned to $want: run scripts/setup.sh wasm-bindgen"
+
+STAGE="$BERYL_ROOT/wasm/tools/stage"
+OUT="$BERYL_ROOT/pkg"
+WASM_IN="$BERYL_ROOT/target/wasm32-unknown-unknown/wasm-release/beryl_wasm.wasm"
+
+log "-- cargo build (wasm32, profile wasm-release)"
+cargo build --profile wasm-release --target wasm32-unknown-unknown -p beryl-wasm
+
+rm -rf "$STAGE"
+mkdir -p "$STAGE/wasm"
+log "-- wasm-bindgen --target web"
+wasm-bindgen --target web --out-dir "$STAGE/wasm" --out-name beryl_wasm "$WASM_IN"
+log "-- wasm-opt -Oz"
+"$TOOLS/wasm-opt" -Oz --strip-debug --strip-producers \
+  "$STAGE/wasm/beryl_wasm_bg.wasm" -o "$STAGE/wasm/beryl_wasm_bg.opt.wasm"
+mv "$STAGE/wasm/beryl_wasm_bg.opt.wasm" "$STAGE/wasm/beryl_wasm_bg.wasm"
+# Only used by wasm-bindgen's own loaders; the package never imports it.
+rm -f "$STAGE/wasm/beryl_wasm_bg.wasm.d.ts"
+
+log "-- tsc (ESM + declarations)"
+cp -r pkg-template/src "$STAGE/src"
+cp pkg-template/tsconfig.json "$STAGE/tsconfig.json"
+cp pkg-template/package.json "$STAGE/package.json" # "type": "module" makes tsc emit ESM
+"$TOOLS/tsc" -p "$STAGE/tsconfig.json"
+rm -f "$STAGE/dist/wasm-module.d.ts"
+
+log "-- esbuild (CommonJS bundle for require)"
+"$TOOLS/esbuild" "$STAGE/dist/node-cjs.js" --bundle --format=cjs --platform=node \
+  --target=node18 --log-level=warning --log-override:empty-import-meta=silent \
+  --outfile="$STAGE/dist/index.cjs"
+# Declarations for require(): the ESM ones, renamed so TypeScript reads them as CommonJS.
+mkdir -p "$STAGE/dist/cjs"
+for declaration in "$STAGE"/dist/*.d.ts; do
+  name="$(basename "$declaration" .d.ts)"
+  sed -E 's/(from "\.\/[^"]+)\.js"/\1.cjs"/g' "$declaration" >"$STAGE/dist/cjs/$name.d.cts"
+done
+rm -f "$STAGE/dist/node-cjs.js" "$STAGE/dist/node-cjs.d.ts" "$STAGE/dist/cjs/node.d.cts" \
+  "$STAGE/dist/cjs/browser.d.cts" "$STAGE/dist/cjs/workerd.d.cts" "$STAGE/dist/cjs/deno.d.cts"
+
+log "-- assemble pkg/"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+cp -r "$STAGE/dist" "$STAGE/wasm" "$OUT/"
+cp pkg-template/package.json pkg-template/README.md "$OUT/"
+for license in LICENSE-MIT LICENSE-APACHE LICENSE; do
+  [[ -f "$license" ]] && cp "$license" "$OUT/"
+done
+
+gz() { gzip -9c "$1" | wc -c; }
+wasm_raw=$(wc -c <"$OUT/wasm/beryl_wasm_bg.wasm")
+wasm_gz=$(gz "$OUT/wasm/beryl_wasm_bg.wasm")
+glue_gz=$(gz "$OUT/wasm/beryl_wasm.js")
+wrapper_gz=$(cat "$OUT"/dist/{state,runtime,errors,index,node}.js | gzip -9c | wc -c)
+total=$((wasm_gz + glue_gz + wrapper_gz))
+printf 'size: wasm %d B (%d B gzipped), glue %d B gzipped, wrapper %d B gzipped\n' \
+  "$wasm_raw" "$wasm_gz" "$glue_gz" "$wrapper_gz"
+awk -v t="$total" 'BEGIN { printf "size: total gzipped (wasm + glue + wrapper) %.1f KB; budget 60 KB\n", t / 1024 }'
+ok "pkg/ built (beryl-presence $(node -p 'require("./pkg/package.json").version'))"
