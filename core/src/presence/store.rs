@@ -1,13 +1,18 @@
 //! The presence state's dot store: entries in a slab, with indexes by dot (per replica), by topic,
-//! by (topic, key) and, for the local replica, by pid. Every index is either a hash table of
-//! `u32` slot numbers or a list threaded through the slots, so each costs a few bytes per entry
-//! and every lookup or unlink is O(1) or O(size of its group).
+//! by (topic, key) and, for the local replica, by pid. Every index is a hash table of `u32` slot
+//! numbers, a paged array, or a list threaded through the slots, so each costs a few bytes per
+//! entry and every lookup or unlink is O(1) or O(size of its group).
+//!
+//! A topic's list keeps the entries of one key next to each other (a new entry of a known key is
+//! linked right after the key's first one), so the (topic, key) index only needs the first entry
+//! of each run, and a key's entries are read by walking the run.
 
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 
+use super::dot_index::DotIndex;
 use super::entry::{Body, Entry, Presence};
 use crate::aworset::DotStore;
 use crate::dot::Dot;
@@ -20,15 +25,13 @@ const CHUNK: usize = 1 << CHUNK_BITS;
 struct Slot {
     text: Arc<str>,
     counter: u64,
-    replaces: u64,
     replica: u32,
     topic: u32,
-    key_len: u16,
-    pid_len: u16,
     topic_prev: u32,
     topic_next: u32,
-    key_next: u32,
     pid_next: u32,
+    key_len: u16,
+    pid_len: u16,
 }
 
 impl Slot {
@@ -95,7 +98,7 @@ struct TopicRecord {
 
 struct ReplicaRecord {
     id: ReplicaId,
-    entries: HashTable<u32>,
+    dots: DotIndex,
     visible: bool,
 }
 
@@ -106,8 +109,13 @@ pub(crate) struct IndexedStore {
     topics: Vec<Option<TopicRecord>>,
     topic_free: Vec<u32>,
     topic_index: HashTable<u32>,
+    /// The first slot of each (topic, key) run.
     keys: HashTable<u32>,
+    /// The first slot of each local pid's list.
     pids: HashTable<u32>,
+    /// For entries created by an update: the counter of the entry they replaced. Few entries
+    /// have one, so it lives here rather than in every slot.
+    replaces: HashMap<u32, u64>,
     replicas: Vec<Option<ReplicaRecord>>,
     replica_free: Vec<u32>,
     replica_index: HashMap<ReplicaId, u32>,
@@ -131,6 +139,7 @@ impl IndexedStore {
             topic_index: HashTable::new(),
             keys: HashTable::new(),
             pids: HashTable::new(),
+            replaces: HashMap::new(),
             replicas: Vec::new(),
             replica_free: Vec::new(),
             replica_index: HashMap::new(),
@@ -147,7 +156,7 @@ impl IndexedStore {
         }
         let record = ReplicaRecord {
             id: id.clone(),
-            entries: HashTable::new(),
+            dots: DotIndex::default(),
             visible: true,
         };
         let index = match self.replica_free.pop() {
@@ -223,13 +232,20 @@ impl IndexedStore {
     }
 
     fn find_slot(&self, replica: u32, counter: u64) -> Option<u32> {
-        let slab = &self.slab;
-        self.replica(replica)
-            .entries
-            .find(self.hasher.hash_one(counter), |&index| {
-                slab.get(index).counter == counter
-            })
-            .copied()
+        self.replica(replica).dots.get(counter)
+    }
+
+    fn replaces_of(&self, index: u32) -> u64 {
+        if self.replaces.is_empty() {
+            return 0;
+        }
+        self.replaces.get(&index).copied().unwrap_or(0)
+    }
+
+    /// Whether `index` is the slot of (`topic`, `key`).
+    fn holds_key(&self, index: u32, topic: u32, key: &str) -> bool {
+        let slot = self.slab.get(index);
+        slot.topic == topic && slot.key() == key
     }
 
     fn presence_of(&self, index: u32) -> Presence {
@@ -238,7 +254,7 @@ impl IndexedStore {
             Dot::new(self.replica(slot.replica).id.clone(), slot.counter),
             Entry {
                 topic: self.topic(slot.topic).name.clone(),
-                replaces: slot.replaces,
+                replaces: self.replaces_of(index),
                 body: Body {
                     text: slot.text.clone(),
                     key_len: slot.key_len,
@@ -254,31 +270,32 @@ impl IndexedStore {
         let index = self.slab.alloc(Slot {
             text: entry.body.text,
             counter: dot.counter,
-            replaces: entry.replaces,
             replica,
             topic,
-            key_len: entry.body.key_len,
-            pid_len: entry.body.pid_len,
             topic_prev: NIL,
             topic_next: NIL,
-            key_next: NIL,
             pid_next: NIL,
+            key_len: entry.body.key_len,
+            pid_len: entry.body.pid_len,
         });
+        if entry.replaces != 0 {
+            self.replaces.insert(index, entry.replaces);
+        }
         let hasher = &self.hasher;
         let slab = &self.slab;
         let (key, pid) = (slab.get(index).key(), slab.get(index).pid());
 
-        let old_key_head = match self.keys.find_mut(key_hash(hasher, topic, key), |&head| {
+        let hash = key_hash(hasher, topic, key);
+        let run_head = match self.keys.find(hash, |&head| {
             let other = slab.get(head);
             other.topic == topic && other.key() == key
         }) {
-            Some(head) => std::mem::replace(head, index),
+            Some(&head) => head,
             None => {
-                self.keys
-                    .insert_unique(key_hash(hasher, topic, key), index, |&head| {
-                        let other = slab.get(head);
-                        key_hash(hasher, other.topic, other.key())
-                    });
+                self.keys.insert_unique(hash, index, |&head| {
+                    let other = slab.get(head);
+                    key_hash(hasher, other.topic, other.key())
+                });
                 NIL
             }
         };
@@ -302,73 +319,71 @@ impl IndexedStore {
         let record = self.replicas[replica as usize]
             .as_mut()
             .expect("live replica");
-        record
-            .entries
-            .insert_unique(hasher.hash_one(dot.counter), index, |&i| {
-                hasher.hash_one(slab.get(i).counter)
-            });
+        record.dots.insert(dot.counter, index);
         let visible = record.visible;
-
-        let topic_record = self.topics[topic as usize].as_mut().expect("live topic");
-        let old_tail = topic_record.tail;
-        topic_record.tail = index;
-        if old_tail == NIL {
-            topic_record.head = index;
+        if visible {
+            self.visible_len += 1;
         }
+        self.slab.get_mut(index).pid_next = old_pid_head;
+
+        // Link into the topic list: right after the key's run head, or at the tail.
+        let topic_record = self.topics[topic as usize].as_mut().expect("live topic");
         topic_record.len += 1;
         if visible {
             topic_record.visible += 1;
-            self.visible_len += 1;
         }
-        if old_tail != NIL {
-            self.slab.get_mut(old_tail).topic_next = index;
+        let (prev, next) = if run_head == NIL {
+            let tail = topic_record.tail;
+            topic_record.tail = index;
+            if tail == NIL {
+                topic_record.head = index;
+            }
+            (tail, NIL)
+        } else {
+            let next = self.slab.get(run_head).topic_next;
+            if next == NIL {
+                topic_record.tail = index;
+            }
+            (run_head, next)
+        };
+        if prev != NIL {
+            self.slab.get_mut(prev).topic_next = index;
+        }
+        if next != NIL {
+            self.slab.get_mut(next).topic_prev = index;
         }
         let slot = self.slab.get_mut(index);
-        slot.topic_prev = old_tail;
-        slot.key_next = old_key_head;
-        slot.pid_next = old_pid_head;
+        slot.topic_prev = prev;
+        slot.topic_next = next;
         index
     }
 
     fn remove_slot(&mut self, index: u32) -> Presence {
         let presence = self.presence_of(index);
         let hasher = &self.hasher;
-        let slab = &self.slab;
-        let slot = slab.get(index);
+        let slot = self.slab.get(index);
         let (replica, topic, counter) = (slot.replica, slot.topic, slot.counter);
-        let (topic_prev, topic_next, key_next, pid_next) = (
-            slot.topic_prev,
-            slot.topic_next,
-            slot.key_next,
-            slot.pid_next,
-        );
+        let (topic_prev, topic_next, pid_next) = (slot.topic_prev, slot.topic_next, slot.pid_next);
 
-        // The (topic, key) list.
-        let mut key_predecessor = NIL;
+        // The (topic, key) index points at the run's first slot: hand it to the next one.
+        let successor_in_run =
+            topic_next != NIL && self.holds_key(topic_next, topic, presence.key());
         if let Ok(head) = self
             .keys
             .find_entry(key_hash(hasher, topic, presence.key()), |&head| {
-                let other = slab.get(head);
-                other.topic == topic && other.key() == presence.key()
+                head == index
             })
         {
-            if *head.get() == index {
-                if key_next == NIL {
-                    head.remove();
-                } else {
-                    *head.into_mut() = key_next;
-                }
+            if successor_in_run {
+                *head.into_mut() = topic_next;
             } else {
-                let mut cursor = *head.get();
-                while slab.get(cursor).key_next != index {
-                    cursor = slab.get(cursor).key_next;
-                }
-                key_predecessor = cursor;
+                head.remove();
             }
         }
         // The pid list, for local entries.
         let mut pid_predecessor = NIL;
         if replica == LOCAL {
+            let slab = &self.slab;
             if let Ok(head) = self
                 .pids
                 .find_entry(hasher.hash_one(presence.pid()), |&head| {
@@ -390,23 +405,18 @@ impl IndexedStore {
                 }
             }
         }
-        // The replica's dot table.
-        let record = self.replicas[replica as usize]
-            .as_mut()
-            .expect("live replica");
-        if let Ok(found) = record.entries.find_entry(hasher.hash_one(counter), |&i| {
-            slab.get(i).counter == counter
-        }) {
-            found.remove();
-        }
-        let visible = record.visible;
-
-        if key_predecessor != NIL {
-            self.slab.get_mut(key_predecessor).key_next = key_next;
-        }
         if pid_predecessor != NIL {
             self.slab.get_mut(pid_predecessor).pid_next = pid_next;
         }
+        let record = self.replicas[replica as usize]
+            .as_mut()
+            .expect("live replica");
+        record.dots.remove(counter);
+        let visible = record.visible;
+        if !self.replaces.is_empty() {
+            self.replaces.remove(&index);
+        }
+
         // The topic list.
         if topic_prev != NIL {
             self.slab.get_mut(topic_prev).topic_next = topic_next;
@@ -464,32 +474,8 @@ impl IndexedStore {
         out
     }
 
-    /// The visible presences of one key in a topic.
-    pub(crate) fn by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
-        let Some(topic) = self.find_topic(topic) else {
-            return Vec::new();
-        };
-        let slab = &self.slab;
-        let Some(&head) = self.keys.find(key_hash(&self.hasher, topic, key), |&head| {
-            let other = slab.get(head);
-            other.topic == topic && other.key() == key
-        }) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut cursor = head;
-        while cursor != NIL {
-            let slot = slab.get(cursor);
-            if self.replica(slot.replica).visible {
-                out.push(self.presence_of(cursor));
-            }
-            cursor = slot.key_next;
-        }
-        out
-    }
-
-    /// The counter of the local entry for (topic, key, pid), if tracked.
-    pub(crate) fn find_local(&self, topic: &str, key: &str, pid: &str) -> Option<u64> {
+    /// The first slot of the (topic, key) run.
+    fn run_head(&self, topic: &str, key: &str) -> Option<(u32, u32)> {
         let topic = self.find_topic(topic)?;
         let slab = &self.slab;
         let &head = self
@@ -498,15 +484,42 @@ impl IndexedStore {
                 let other = slab.get(head);
                 other.topic == topic && other.key() == key
             })?;
+        Some((topic, head))
+    }
+
+    /// Every slot of the (topic, key) run.
+    fn run<'a>(&'a self, topic: &str, key: &'a str) -> impl Iterator<Item = u32> + 'a {
+        let (topic, head) = self.run_head(topic, key).unwrap_or((NIL, NIL));
         let mut cursor = head;
-        while cursor != NIL {
-            let slot = slab.get(cursor);
-            if slot.replica == LOCAL && slot.pid() == pid {
-                return Some(slot.counter);
+        std::iter::from_fn(move || {
+            if cursor == NIL {
+                return None;
             }
-            cursor = slot.key_next;
-        }
-        None
+            let current = cursor;
+            let next = self.slab.get(current).topic_next;
+            cursor = if next != NIL && self.holds_key(next, topic, key) {
+                next
+            } else {
+                NIL
+            };
+            Some(current)
+        })
+    }
+
+    /// The visible presences of one key in a topic.
+    pub(crate) fn by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
+        self.run(topic, key)
+            .filter(|&index| self.replica(self.slab.get(index).replica).visible)
+            .map(|index| self.presence_of(index))
+            .collect()
+    }
+
+    /// The counter of the local entry for (topic, key, pid), if tracked.
+    pub(crate) fn find_local(&self, topic: &str, key: &str, pid: &str) -> Option<u64> {
+        self.run(topic, key)
+            .map(|index| self.slab.get(index))
+            .find(|slot| slot.replica == LOCAL && slot.pid() == pid)
+            .map(|slot| slot.counter)
     }
 
     /// The counters of every local entry of `pid`.
@@ -545,7 +558,7 @@ impl IndexedStore {
             return Vec::new();
         }
         record.visible = visible;
-        let slots: Vec<u32> = record.entries.iter().copied().collect();
+        let slots: Vec<u32> = record.dots.slots().collect();
         let mut changed = Vec::with_capacity(slots.len());
         for slot in slots {
             let topic = self.slab.get(slot).topic;
@@ -579,7 +592,7 @@ impl IndexedStore {
         if index == LOCAL {
             return Vec::new();
         }
-        let slots: Vec<u32> = self.replica(index).entries.iter().copied().collect();
+        let slots: Vec<u32> = self.replica(index).dots.slots().collect();
         let removed = slots
             .into_iter()
             .map(|slot| self.remove_slot(slot))
@@ -616,7 +629,7 @@ impl IndexedStore {
         self.replicas
             .iter()
             .flatten()
-            .map(|record| record.entries.len())
+            .map(|record| record.dots.len())
             .sum()
     }
 }
@@ -643,17 +656,13 @@ impl DotStore for IndexedStore {
     fn count_of(&self, replica: &ReplicaId) -> usize {
         self.replica_index
             .get(replica)
-            .map_or(0, |&index| self.replica(index).entries.len())
+            .map_or(0, |&index| self.replica(index).dots.len())
     }
 
     fn counters_of(&self, replica: &ReplicaId) -> Vec<u64> {
         let Some(&index) = self.replica_index.get(replica) else {
             return Vec::new();
         };
-        self.replica(index)
-            .entries
-            .iter()
-            .map(|&slot| self.slab.get(slot).counter)
-            .collect()
+        self.replica(index).dots.counters().collect()
     }
 }
