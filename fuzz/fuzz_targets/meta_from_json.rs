@@ -16,7 +16,9 @@ fuzz_target!(|bytes: &[u8]| {
     let original: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(meta.as_str()).expect("an accepted meta is a JSON object");
     let mut state = PresenceState::new(ReplicaId::new("fuzz", 1));
-    state.track("t", "k", "p", &meta).expect("a valid meta is tracked");
+    state
+        .track("t", "k", "p", &meta)
+        .expect("a valid meta is tracked");
     let payload: serde_json::Value = serde_json::from_str(&phoenix::presence_state(&state, "t"))
         .expect("the presence_state payload is JSON");
     let sent = payload["k"]["metas"][0]
