@@ -1,5 +1,6 @@
 //! The presence state: who is connected to which topic, with what meta.
 
+mod dot_index;
 mod entry;
 mod projection;
 mod repair;
