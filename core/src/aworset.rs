@@ -10,6 +10,8 @@
 //! Every mutator returns a delta, itself an [`AWORSet`] over a [`DotMap`], holding only what the
 //! mutation changed; joining deltas in any order, any number of times, gives the same state.
 
+use smallvec::SmallVec;
+
 use crate::context::CausalContext;
 use crate::dot::Dot;
 use crate::replica::ReplicaId;
@@ -39,18 +41,20 @@ pub trait DotStore {
 /// allocates a whole node for each.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DotMap<E> {
-    replicas: Vec<(ReplicaId, Entries<E>)>,
+    replicas: SmallVec<[(ReplicaId, Entries<E>); 1]>,
 }
 
 /// The elements of one replica in a [`DotMap`], ordered by counter.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entries<E> {
-    items: Vec<(u64, E)>,
+    items: SmallVec<[(u64, E); 1]>,
 }
 
 impl<E> Default for Entries<E> {
     fn default() -> Self {
-        Entries { items: Vec::new() }
+        Entries {
+            items: SmallVec::new(),
+        }
     }
 }
 
@@ -110,7 +114,7 @@ impl<'a, E> IntoIterator for &'a Entries<E> {
 
 impl<E> IntoIterator for Entries<E> {
     type Item = (u64, E);
-    type IntoIter = std::vec::IntoIter<(u64, E)>;
+    type IntoIter = smallvec::IntoIter<[(u64, E); 1]>;
     fn into_iter(self) -> Self::IntoIter {
         self.items.into_iter()
     }
@@ -119,7 +123,7 @@ impl<E> IntoIterator for Entries<E> {
 impl<E> Default for DotMap<E> {
     fn default() -> Self {
         DotMap {
-            replicas: Vec::new(),
+            replicas: SmallVec::new(),
         }
     }
 }

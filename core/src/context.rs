@@ -2,6 +2,8 @@
 //! of dots received out of order. There are no tombstones: a dot that is in the context but has
 //! no entry in the store is an entry that was removed.
 
+use smallvec::SmallVec;
+
 use crate::dot::Dot;
 use crate::replica::ReplicaId;
 
@@ -94,6 +96,11 @@ impl DotRanges {
 
     /// Marks every counter in `first..=last` as seen. Counter 0 is not a dot and is ignored.
     pub fn insert_range(&mut self, first: u64, last: u64) {
+        if first == last && first == self.base.wrapping_add(1) && self.cloud.is_empty() {
+            // The common case: the next dot, seen in order.
+            self.base = first;
+            return;
+        }
         let first = first.max(1);
         if first > last {
             return;
@@ -187,7 +194,7 @@ impl DotRanges {
 /// The set of dots a replica (or a delta) has seen, grouped by replica (ordered by replica).
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct CausalContext {
-    replicas: Vec<(ReplicaId, DotRanges)>,
+    replicas: SmallVec<[(ReplicaId, DotRanges); 2]>,
 }
 
 impl CausalContext {

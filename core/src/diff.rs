@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use hashbrown::HashMap;
+use smallvec::SmallVec;
 
 use crate::presence::Presence;
 
@@ -34,7 +35,7 @@ const INDEX_FROM: usize = 8;
 /// Topics come in the order they first changed.
 #[derive(Clone, Default)]
 pub struct Diff {
-    topics: Vec<(Arc<str>, TopicDiff)>,
+    topics: SmallVec<[(Arc<str>, TopicDiff); 1]>,
     index: HashMap<Arc<str>, usize>,
 }
 

@@ -55,10 +55,23 @@ impl Ref {
 
 /// Appends the ref of `(replica, counter)` to `out` without an intermediate allocation.
 pub(crate) fn write_ref(out: &mut String, replica: &ReplicaId, counter: u64) {
-    use std::fmt::Write;
     out.push_str(replica.tag());
     out.push('.');
-    let _ = write!(out, "{counter}");
+    // Decimal digits without the formatting machinery: refs are written for every meta sent.
+    let mut digits = [0u8; 20];
+    let mut at = digits.len();
+    let mut rest = counter;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for &digit in &digits[at..] {
+        out.push(char::from(digit));
+    }
 }
 
 impl fmt::Display for Ref {

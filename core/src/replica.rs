@@ -21,7 +21,7 @@ struct Inner {
     name: Box<str>,
     incarnation: u64,
     hash: u64,
-    tag: [u8; TAG_LEN],
+    tag: String,
 }
 
 /// Length of the textual tag that prefixes every `phx_ref` of a replica.
@@ -50,7 +50,7 @@ impl ReplicaId {
             name,
             incarnation,
             hash,
-            tag,
+            tag: tag.iter().map(|&byte| char::from(byte)).collect(),
         }))
     }
 
@@ -72,8 +72,7 @@ impl ReplicaId {
     /// The short tag that, followed by a counter, forms the `phx_ref` of this replica's entries.
     /// It is a stable function of name and incarnation, so every node derives the same refs.
     pub(crate) fn tag(&self) -> &str {
-        // The alphabet is ASCII, so this never fails.
-        std::str::from_utf8(&self.0.tag).unwrap_or("")
+        &self.0.tag
     }
 }
 
@@ -116,6 +115,9 @@ impl Hash for ReplicaId {
 
 impl Ord for ReplicaId {
     fn cmp(&self, other: &Self) -> Ordering {
+        if Arc::ptr_eq(&self.0, &other.0) {
+            return Ordering::Equal;
+        }
         self.0
             .name
             .cmp(&other.0.name)

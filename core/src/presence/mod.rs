@@ -321,6 +321,10 @@ impl PresenceState {
         }
         store.retain_replicas(|replica| visible.contains_key(replica));
         context.retain(|replica| visible.contains_key(replica));
+        let incoming = store.len();
+        if incoming > 64 {
+            self.set.store_mut().reserve_remote(incoming);
+        }
 
         self.set
             .join(Delta::from_parts(store, context), |event| match event {

@@ -7,6 +7,7 @@
 //! linked right after the key's first one), so the (topic, key) index only needs the first entry
 //! of each run, and a key's entries are read by walking the run.
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
@@ -120,6 +121,8 @@ pub(crate) struct IndexedStore {
     replica_free: Vec<u32>,
     replica_index: HashMap<ReplicaId, u32>,
     visible_len: usize,
+    /// The topic found last: a local change looks its topic up, then stores an entry of it.
+    last_topic: Cell<u32>,
 }
 
 /// The local replica is always the first record.
@@ -144,6 +147,7 @@ impl IndexedStore {
             replica_free: Vec::new(),
             replica_index: HashMap::new(),
             visible_len: 0,
+            last_topic: Cell::new(NIL),
         };
         let local_index = store.replica_record(&local);
         debug_assert_eq!(local_index, LOCAL);
@@ -192,14 +196,26 @@ impl IndexedStore {
     }
 
     fn find_topic(&self, name: &str) -> Option<u32> {
+        let last = self.last_topic.get();
+        if let Some(Some(record)) = self.topics.get(last as usize) {
+            if std::ptr::eq(record.name.as_ptr(), name.as_ptr()) && record.name.len() == name.len()
+            {
+                return Some(last);
+            }
+        }
         let topics = &self.topics;
-        self.topic_index
+        let found = self
+            .topic_index
             .find(self.hasher.hash_one(name), |&index| {
                 topics[index as usize]
                     .as_ref()
                     .is_some_and(|record| &*record.name == name)
             })
-            .copied()
+            .copied();
+        if let Some(index) = found {
+            self.last_topic.set(index);
+        }
+        found
     }
 
     fn topic_record(&mut self, name: &Arc<str>) -> u32 {
@@ -472,6 +488,16 @@ impl IndexedStore {
             cursor = slot.topic_next;
         }
         out
+    }
+
+    /// Makes room for `additional` entries of remote replicas at once, rather than growing
+    /// the indexes step by step while a large state is merged.
+    pub(crate) fn reserve_remote(&mut self, additional: usize) {
+        let (hasher, slab) = (&self.hasher, &self.slab);
+        self.keys.reserve(additional, |&head| {
+            let other = slab.get(head);
+            key_hash(hasher, other.topic, other.key())
+        });
     }
 
     /// The first slot of the (topic, key) run.
