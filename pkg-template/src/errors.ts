@@ -29,10 +29,14 @@ export class BerylError extends Error {
   }
 }
 
-/** A replication message (or an encoded diff) could not be decoded; the state is unchanged. */
+/** A replication message could not be decoded; the state is unchanged. */
 export class DecodeError extends BerylError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  /** The decoder's refusal, for programs: `"BadMagic"`, `"Truncated"`, `"TooDeep"`... */
+  readonly reason: string;
+
+  constructor(message: string, reason = "Invalid", options?: { cause?: unknown }) {
     super("decode", message, options);
+    this.reason = reason;
   }
 }
 
@@ -95,8 +99,10 @@ export function translate(error: unknown): unknown {
   if (error instanceof Error) {
     const message = error.message;
     switch (error.name) {
-      case "BerylDecodeError":
-        return new DecodeError(message);
+      case "BerylDecodeError": {
+        const reason = (error as { reason?: unknown }).reason;
+        return new DecodeError(message, typeof reason === "string" ? reason : undefined);
+      }
       case "BerylInvalidInputError":
         return new InvalidInputError(message);
       case "BerylAlreadyTrackedError":

@@ -1,5 +1,5 @@
 /** What every runtime entry exports. */
-export { PresenceState, incarnationFrom, newIncarnation } from "./state.js";
+export { JsonText, PresenceState, incarnationFrom, newIncarnation } from "./state.js";
 export {
   AlreadyTrackedError,
   BerylError,

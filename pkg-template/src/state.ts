@@ -64,6 +64,17 @@ function requireString(what: string, value: unknown): string {
   return value;
 }
 
+function checkStrings(...values: unknown[]): void {
+  for (const value of values) {
+    if (typeof value !== "string") {
+      throw new UsageError(
+        "invalid_argument",
+        `topic, key and pid must be strings, got ${typeof value}`,
+      );
+    }
+  }
+}
+
 function requireReplica(value: unknown): ReplicaId {
   const replica = value as Partial<ReplicaId> | null | undefined;
   if (
@@ -80,9 +91,23 @@ function requireReplica(value: unknown): ReplicaId {
   return replica as ReplicaId;
 }
 
+/**
+ * A meta given as JSON text, passed through exactly (key order, number forms, whitespace
+ * inside) instead of being serialised with `JSON.stringify`. The text must be a JSON object.
+ */
+export class JsonText {
+  readonly text: string;
+  constructor(text: string) {
+    this.text = requireString("JSON text", text);
+  }
+}
+
 function metaText(meta: unknown): string {
   if (meta === undefined) {
     return "{}";
+  }
+  if (meta instanceof JsonText) {
+    return meta.text;
   }
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
     throw new UsageError(
@@ -228,8 +253,9 @@ export class PresenceState<M extends object = JsonObject> {
    * Tracks the connection `pid` of `key` in `topic` with `meta`. Throws `AlreadyTrackedError`
    * if this replica already tracks that (topic, key, pid).
    */
-  track(topic: string, key: string, pid: string, meta?: M): Tracked<M> {
+  track(topic: string, key: string, pid: string, meta?: M | JsonText): Tracked<M> {
     const state = this.#state();
+    checkStrings(topic, key, pid);
     const text = metaText(meta);
     const diff = this.#diff(call(() => state.track(topic, key, pid, text)));
     return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
@@ -240,8 +266,9 @@ export class PresenceState<M extends object = JsonObject> {
    * new `phxRef` and `phxRefPrev` naming the old one, joins. Throws `NotTrackedError` if this
    * replica does not track it.
    */
-  update(topic: string, key: string, pid: string, meta: M): Tracked<M> {
+  update(topic: string, key: string, pid: string, meta: M | JsonText): Tracked<M> {
     const state = this.#state();
+    checkStrings(topic, key, pid);
     const text = metaText(meta);
     const diff = this.#diff(call(() => state.update(topic, key, pid, text)));
     return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
@@ -250,24 +277,28 @@ export class PresenceState<M extends object = JsonObject> {
   /** Stops tracking a connection; an empty diff if this replica does not track it. */
   untrack(topic: string, key: string, pid: string): Diff<M> {
     const state = this.#state();
+    checkStrings(topic, key, pid);
     return this.#diff(call(() => state.untrack(topic, key, pid)));
   }
 
   /** Stops tracking every connection of `pid` in every topic (for a disconnect). */
   untrackAll(pid: string): Diff<M> {
     const state = this.#state();
+    checkStrings(pid);
     return this.#diff(call(() => state.untrackAll(pid)));
   }
 
   /** The visible presences of `topic`, grouped by key (keys sorted). */
   list(topic: string): KeyPresences<M>[] {
     const state = this.#state();
+    checkStrings(topic);
     return JSON.parse(call(() => state.list(topic))) as KeyPresences<M>[];
   }
 
   /** The visible presences of `key` in `topic`. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const state = this.#state();
+    checkStrings(topic, key);
     return JSON.parse(call(() => state.getByKey(topic, key))) as Presence<M>[];
   }
 
@@ -285,6 +316,7 @@ export class PresenceState<M extends object = JsonObject> {
   /** How many presences of `topic` are visible. */
   topicSize(topic: string): number {
     const state = this.#state();
+    checkStrings(topic);
     return call(() => state.topicSize(topic));
   }
 
@@ -357,6 +389,37 @@ export class PresenceState<M extends object = JsonObject> {
   }
 
   /**
+   * This replica's own presences created after its counter `after` (see `localCounter`), as a
+   * delta message. Entries removed since are not in it: removals travel in `takeDelta`.
+   */
+  localDeltaSince(after: number, format?: "binary"): Uint8Array;
+  localDeltaSince(after: number, format: "json"): string;
+  localDeltaSince(after: number, format?: MessageFormat): EncodedMessage;
+  localDeltaSince(after: number, format?: MessageFormat): EncodedMessage {
+    const state = this.#state();
+    const json = wantsJson(format);
+    if (typeof after !== "number") {
+      throw new UsageError("invalid_argument", "after must be a number");
+    }
+    return call(() => state.localDeltaSince(json, after)) as EncodedMessage;
+  }
+
+  /**
+   * A liveness verdict about `replica`, for the client replicas this one feeds, so they hide
+   * and show exactly what this replica does (`merge` applies it on their side).
+   */
+  liveness(replica: ReplicaId, status: ReplicaStatus, format?: "binary"): Uint8Array;
+  liveness(replica: ReplicaId, status: ReplicaStatus, format: "json"): string;
+  liveness(replica: ReplicaId, status: ReplicaStatus, format?: MessageFormat): EncodedMessage;
+  liveness(replica: ReplicaId, status: ReplicaStatus, format?: MessageFormat): EncodedMessage {
+    const state = this.#state();
+    const json = wantsJson(format);
+    const { name, incarnation } = requireReplica(replica);
+    const verdict = requireString("status", status);
+    return call(() => state.liveness(json, name, incarnation, verdict)) as EncodedMessage;
+  }
+
+  /**
    * Everything this replica shares (its own presences and those of replicas it considers up),
    * as a delta message: a snapshot for a new peer. With `to`, that peer's own presences are
    * left out.
@@ -424,17 +487,24 @@ export class PresenceState<M extends object = JsonObject> {
    */
   presenceState(topic: string): string {
     const state = this.#state();
+    checkStrings(topic);
     return call(() => state.presenceState(topic));
   }
 
   /**
    * The Phoenix `presence_diff` payload (JSON text) of `topic`'s part of `diff`:
-   * `{"joins": {...}, "leaves": {...}}`. A diff returned by this state keeps its metas' exact
-   * text; one rebuilt by hand (same shape) has its metas serialised with `JSON.stringify`.
+   * `{"joins": {...}, "leaves": {...}}`. An array of diffs is encoded as their concatenation
+   * (for example everything that changed since the last broadcast). Diffs returned by this
+   * package keep their metas' exact text; a diff built by hand (same shape) has its metas
+   * serialised with `JSON.stringify`.
    */
-  encodeDiff(diff: Diff<M>, topic: string): string {
+  encodeDiff(diff: Diff<M> | readonly Diff<M>[], topic: string): string {
     const state = this.#state();
-    const text = diffText.get(diff) ?? JSON.stringify(diff);
+    const textOf = (one: Diff<M>): string => diffText.get(one) ?? JSON.stringify(one);
+    const text = Array.isArray(diff)
+      ? `[${(diff as readonly Diff<M>[]).map(textOf).join(",")}]`
+      : textOf(diff as Diff<M>);
+    requireString("topic", topic);
     return call(() => state.encodeDiff(text, topic));
   }
 

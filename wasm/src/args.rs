@@ -32,8 +32,9 @@ pub fn replica(name: &str, incarnation_text: &str) -> Result<ReplicaId, BindingE
 /// A non-negative integer counter given as a JS number.
 pub fn counter(what: &str, value: f64) -> Result<u64, BindingError> {
     if !(value.is_finite() && value >= 0.0 && value.fract() == 0.0 && value <= MAX_SAFE_INTEGER) {
+        // The value itself is not echoed: formatting floats would add kilobytes to the wasm.
         return Err(BindingError::argument(format!(
-            "{what} must be a non-negative integer no larger than Number.MAX_SAFE_INTEGER, got {value}"
+            "{what} must be a non-negative integer no larger than Number.MAX_SAFE_INTEGER"
         )));
     }
     // Exact: an integral double within 2^53 converts without loss.
@@ -45,7 +46,7 @@ pub fn incarnation_from_parts(unix_millis: f64, random: f64) -> Result<u64, Bind
     let millis = counter("unixMillis", unix_millis)?;
     if millis >= 1 << 48 {
         return Err(BindingError::argument(format!(
-            "unixMillis {unix_millis} is too large: it must be below 2^48 (the year 10889)"
+            "unixMillis {millis} is too large: it must be below 2^48 (the year 10889)"
         )));
     }
     let random = counter("random", random)?;

@@ -140,6 +140,26 @@ impl RawPresenceState {
         }
     }
 
+    /// The local replica's changes after counter `after` as a delta message.
+    #[wasm_bindgen(js_name = localDeltaSince)]
+    pub fn local_delta_since(&self, json: bool, after: f64) -> JsResult<JsValue> {
+        let after = js(args::counter("after", after))?;
+        Ok(encode(&self.facade.local_delta_since(after), json))
+    }
+
+    /// A liveness verdict about a replica, for client replicas.
+    pub fn liveness(
+        &self,
+        json: bool,
+        name: &str,
+        incarnation: &str,
+        status: &str,
+    ) -> JsResult<JsValue> {
+        let replica = js(args::replica(name, incarnation))?;
+        let message = js(self.facade.liveness(replica, status))?;
+        Ok(encode(&message, json))
+    }
+
     /// Everything this replica shares as a delta message, leaving out the optional peer's own.
     #[wasm_bindgen(js_name = fullState)]
     pub fn full_state(

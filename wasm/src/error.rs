@@ -42,6 +42,8 @@ pub struct BindingError {
     pub kind: ErrorKind,
     /// The message shown to the user.
     pub message: String,
+    /// For decode errors, the refusal's name (`"BadMagic"`, `"TooDeep"`...), for programs.
+    pub reason: Option<String>,
 }
 
 impl BindingError {
@@ -50,6 +52,20 @@ impl BindingError {
         BindingError {
             kind,
             message: message.into(),
+            reason: None,
+        }
+    }
+
+    /// A message that failed to decode, with the decoder's refusal named in `reason`.
+    pub fn decode(error: &beryl_core::wire::DecodeError) -> Self {
+        let debug = format!("{error:?}");
+        let name_end = debug
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .unwrap_or(debug.len());
+        BindingError {
+            kind: ErrorKind::Decode,
+            message: error.to_string(),
+            reason: Some(debug[..name_end].to_owned()),
         }
     }
 
@@ -63,6 +79,14 @@ impl From<BindingError> for JsValue {
     fn from(error: BindingError) -> JsValue {
         let js = js_sys::Error::new(&error.message);
         js.set_name(error.kind.name());
+        if let Some(reason) = &error.reason {
+            // Setting a property on a fresh Error object cannot fail.
+            let _ = js_sys::Reflect::set(
+                &js,
+                &JsValue::from_str("reason"),
+                &JsValue::from_str(reason),
+            );
+        }
         js.into()
     }
 }

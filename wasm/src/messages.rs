@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::args;
-use crate::error::{BindingError, ErrorKind};
+use crate::error::BindingError;
 use crate::facade::StateFacade;
 use crate::json;
 
@@ -26,13 +26,12 @@ impl StateFacade {
     /// Decodes a binary replication message.
     pub fn decode_binary(&self, bytes: &[u8]) -> Result<Message, BindingError> {
         wire::decode_binary(bytes, &self.wire_limits())
-            .map_err(|error| BindingError::new(ErrorKind::Decode, error.to_string()))
+            .map_err(|error| BindingError::decode(&error))
     }
 
     /// Decodes a JSON replication message.
     pub fn decode_json(&self, text: &str) -> Result<Message, BindingError> {
-        wire::decode_json(text, &self.wire_limits())
-            .map_err(|error| BindingError::new(ErrorKind::Decode, error.to_string()))
+        wire::decode_json(text, &self.wire_limits()).map_err(|error| BindingError::decode(&error))
     }
 
     /// Applies what a message from a peer carries and returns what became visible or not.
@@ -79,6 +78,34 @@ impl StateFacade {
         Some(Message::Delta {
             from: self.state().replica().clone(),
             delta,
+        })
+    }
+
+    /// The local replica's changes after its counter `after`, as a delta message (entries
+    /// removed since are not in it: removals travel in the deltas of [`Self::take_delta`]).
+    pub fn local_delta_since(&self, after: u64) -> Message {
+        Message::Delta {
+            from: self.state().replica().clone(),
+            delta: self.state().local_delta_since(after),
+        }
+    }
+
+    /// A liveness verdict about `replica`, for the client replicas this one feeds.
+    pub fn liveness(&self, replica: ReplicaId, status: &str) -> Result<Message, BindingError> {
+        let status = match status {
+            "up" => ReplicaStatus::Up,
+            "down" => ReplicaStatus::Down,
+            "removed" => ReplicaStatus::Removed,
+            other => {
+                return Err(BindingError::argument(format!(
+                    "status must be \"up\", \"down\" or \"removed\", got {other:?}"
+                )));
+            }
+        };
+        Ok(Message::Liveness {
+            from: self.state().replica().clone(),
+            replica,
+            status,
         })
     }
 
@@ -135,7 +162,8 @@ impl StateFacade {
     }
 
     /// The Phoenix `presence_diff` payload of `topic` for a diff given as the JSON this package
-    /// produced (or the same shape with metas re-serialised).
+    /// produced (or the same shape with metas re-serialised), or for a JSON array of such diffs
+    /// taken one after the other.
     pub fn encode_diff(&self, diff_json: &str, topic: &str) -> Result<String, BindingError> {
         let diff = parse_diff(diff_json, self.state().limits())?;
         Ok(wire::phoenix::encode_diff(&diff, topic))
@@ -220,15 +248,22 @@ fn presence(
     Ok(Presence::new(Dot::new(replica, counter), entry))
 }
 
-/// Rebuilds a core diff from its JSON form.
+/// Rebuilds a core diff from its JSON form, or from an array of diffs (concatenated in order).
 pub fn parse_diff(text: &str, limits: &beryl_core::Limits) -> Result<Diff, BindingError> {
-    let input: DiffInput<'_> = serde_json::from_str(text).map_err(not_a_diff)?;
+    // Not an untagged enum: serde buffers those, and borrowed raw metas cannot be buffered.
+    let parts: Vec<DiffInput<'_>> = if text.trim_start().starts_with('[') {
+        serde_json::from_str(text).map_err(not_a_diff)?
+    } else {
+        vec![serde_json::from_str(text).map_err(not_a_diff)?]
+    };
     let mut diff = Diff::new();
-    for join in &input.joins {
-        diff.push_join(presence(join, limits)?);
-    }
-    for leave in &input.leaves {
-        diff.push_leave(presence(leave, limits)?);
+    for part in &parts {
+        for join in &part.joins {
+            diff.push_join(presence(join, limits)?);
+        }
+        for leave in &part.leaves {
+            diff.push_leave(presence(leave, limits)?);
+        }
     }
     Ok(diff)
 }

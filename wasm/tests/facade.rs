@@ -82,7 +82,10 @@ fn garbage_is_a_decode_error_not_a_panic() {
     for bytes in [&b""[..], b"\xb7", b"\xb7R\x01\x01\xff\xff\xff", b"{}"] {
         let error = a.merge_binary(bytes).unwrap_err();
         assert_eq!(error.kind, beryl_wasm::error::ErrorKind::Decode);
+        assert!(error.reason.is_some());
     }
+    let error = a.merge_binary(b"\x00\x01").unwrap_err();
+    assert_eq!(error.reason.as_deref(), Some("BadMagic"));
     assert!(a.merge_json("{\"version\":1}").is_err());
 }
 
