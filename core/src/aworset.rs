@@ -503,6 +503,32 @@ mod tests {
         }
 
         #[test]
+        fn an_add_concurrent_with_removals_of_the_same_element_wins(
+            ops in prop::collection::vec(op(), 0..40),
+            element in 0u8..8,
+        ) {
+            let sets = states(&ops);
+            let (mut adder, mut remover) = (sets[0].clone(), sets[1].clone());
+            // The remover drops every copy of `element` it sees; the adder, concurrently, adds it.
+            let mut removals = Delta::new();
+            let seen: Vec<Dot> = remover
+                .store()
+                .iter()
+                .filter(|(_, _, e)| **e == element)
+                .map(|(replica, counter, _)| Dot::new(replica.clone(), counter))
+                .collect();
+            for dot in seen {
+                let (_, delta) = remover.remove(&dot);
+                removals = removals.merged(delta);
+            }
+            let (_, addition) = adder.add(&replica(0), element);
+            adder.join(removals, |_| {});
+            remover.join(addition, |_| {});
+            prop_assert!(elements(&adder).contains(&element));
+            prop_assert!(elements(&remover).contains(&element));
+        }
+
+        #[test]
         fn a_join_reports_exactly_the_elements_that_changed(ops in prop::collection::vec(op(), 0..40)) {
             let sets = states(&ops);
             let mut target = sets[0].clone();
