@@ -3,7 +3,10 @@
 //!
 //! `cargo run --release -p beryl-core --example heap_per_presence`
 
-use beryl_core::{Meta, PresenceState, ReplicaId};
+use beryl_core::{PresenceState, ReplicaId};
+
+#[path = "../benches/workloads.rs"]
+mod workloads;
 
 #[global_allocator]
 static ALLOCATOR: dhat::Alloc = dhat::Alloc;
@@ -12,17 +15,7 @@ const PRESENCES: usize = 100_000;
 
 fn main() {
     let _profiler = dhat::Profiler::builder().testing().build();
-    let inputs: Vec<(String, String, String, Meta)> = (0..PRESENCES)
-        .map(|i| {
-            (
-                format!("room:{}", i % 10_000),
-                format!("user:{i}"),
-                format!("pid:{i}"),
-                Meta::from_json(&format!(r#"{{"status":"online","joined_at":{i}}}"#))
-                    .expect("valid meta"),
-            )
-        })
-        .collect();
+    let inputs = workloads::inputs(0..PRESENCES).rows;
     let payload: usize = inputs
         .iter()
         .map(|(_, key, pid, meta)| key.len() + pid.len() + meta.as_str().len())

@@ -5,20 +5,15 @@
 
 use std::time::Instant;
 
-use beryl_core::{Meta, PresenceState, ReplicaId};
+use beryl_core::{PresenceState, ReplicaId};
+
+#[path = "../benches/workloads.rs"]
+mod workloads;
+
+const PRESENCES: usize = 100_000;
 
 fn main() {
-    let inputs: Vec<(String, String, String, Meta)> = (0..100_000)
-        .map(|i| {
-            (
-                format!("room:{}", i % 10_000),
-                format!("user:{i}"),
-                format!("pid:{i}"),
-                Meta::from_json(&format!(r#"{{"status":"online","joined_at":{i}}}"#))
-                    .expect("valid meta"),
-            )
-        })
-        .collect();
+    let inputs = workloads::inputs(0..PRESENCES).rows;
     let started = Instant::now();
     let mut local = PresenceState::new(ReplicaId::new("w1", 1));
     for (topic, key, pid, meta) in &inputs {
