@@ -469,6 +469,37 @@ fn scenarios() -> Vec<Scenario> {
             },
         },
         Scenario {
+            name: "delta_shared_meta_shapes".into(),
+            description: "Metas that share a shape (the same text but for their numbers) are \
+                          sent in the binary form as one template plus each meta's numbers; \
+                          a meta whose shape is unique is sent as plain text."
+                .into(),
+            replicas: vec![replica_spec("node-a", 0)],
+            steps: vec![
+                track(
+                    "node-a",
+                    "room:1",
+                    "user:1",
+                    "pid:1",
+                    r#"{"status":"online","joined_at":1}"#,
+                ),
+                track("node-a", "room:1", "user:2", "pid:2", r#"{"name":"x"}"#),
+                track(
+                    "node-a",
+                    "room:2",
+                    "user:3",
+                    "pid:3",
+                    r#"{"status":"online","joined_at":-1.5e3}"#,
+                ),
+                track("node-a", "room:2", "user:4", "pid:4", "{}"),
+                track("node-a", "room:2", "user:5", "pid:5", "{}"),
+            ],
+            message: MessageSpec::Delta {
+                from: "node-a".into(),
+                after: 0,
+            },
+        },
+        Scenario {
             name: "heartbeat_with_gaps".into(),
             description: "node-b missed node-a's second and fourth deltas: its digest has a base \
                           and a cloud of out-of-order ranges for node-a."
@@ -915,6 +946,16 @@ fn invalid_vectors() -> Vec<InvalidVector> {
                 br#"[1,2,3]"#,
             ),
             "Meta",
+        ),
+        binary(
+            "meta_template_out_of_range",
+            "A meta that names template 0 of a message without templates.",
+            replace_bytes(
+                &wire::encode_binary(&one_join("{}")),
+                &[2 * 2, b'{', b'}'],
+                &[1],
+            ),
+            "BadIndex",
         ),
         binary(
             "adjacent_cloud_range",

@@ -74,7 +74,7 @@ fn json_value() -> impl Strategy<Value = String> {
 }
 
 fn meta() -> impl Strategy<Value = Meta> {
-    prop::collection::vec(("[a-z_]{1,8}", json_value()), 0..4).prop_filter_map(
+    let any_shape = prop::collection::vec(("[a-z_]{1,8}", json_value()), 0..4).prop_filter_map(
         "reserved key",
         |fields| {
             let body: Vec<String> = fields
@@ -83,7 +83,23 @@ fn meta() -> impl Strategy<Value = Meta> {
                 .collect();
             Meta::from_json(&format!("{{{}}}", body.join(","))).ok()
         },
+    );
+    // Metas sharing one shape with different numbers, as real applications send them: the
+    // binary form sends their shape once.
+    let shared_shape = (
+        prop::sample::select(vec![
+            "1",
+            "-0",
+            "1.50",
+            "2e-3",
+            "123456789012345678901234567890",
+        ]),
+        any::<u32>(),
     )
+        .prop_map(|(number, n)| {
+            Meta::from_json(&format!(r#"{{"status":"online","at":{n},"x":[{number}]}}"#)).unwrap()
+        });
+    prop_oneof![any_shape, shared_shape]
 }
 
 fn delta() -> impl Strategy<Value = Delta> {

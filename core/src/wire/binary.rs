@@ -2,14 +2,18 @@
 //!
 //! Layout: a 4-byte header (magic, version, message type), a table of the replicas the message
 //! mentions (each once, referenced by index), then the message's fields. A delta adds a table of
-//! its topics, its causal context and its entries grouped by replica in dot order. Integers are
-//! unsigned LEB128 varints; strings and metas are a varint byte length followed by UTF-8.
+//! its topics, a table of meta templates (metas cut at their numbers, so a shape that several
+//! metas share is sent once), its causal context and its entries grouped by replica in dot
+//! order. Integers are unsigned LEB128 varints; strings are a varint byte length followed by
+//! UTF-8.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::error::{DecodeError, Position};
 use super::limits::WireLimits;
+use super::template::Templates;
 use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
 use super::{MAGIC, MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
 use crate::aworset::{DotMap, DotStore};
@@ -130,6 +134,14 @@ fn write_delta(out: &mut Vec<u8>, replicas: &ReplicaIndex<'_>, delta: &Delta) {
     for topic in &topics {
         write_str(out, topic);
     }
+    let templates = Templates::build(delta.store().iter().map(|(_, _, entry)| entry.meta()));
+    write_varint(out, templates.table.len() as u64);
+    for segments in &templates.table {
+        write_varint(out, segments.len() as u64 - 1);
+        for segment in segments {
+            write_str(out, segment);
+        }
+    }
     write_context(out, replicas, delta.context());
     let groups: Vec<_> = delta
         .store()
@@ -137,6 +149,8 @@ fn write_delta(out: &mut Vec<u8>, replicas: &ReplicaIndex<'_>, delta: &Delta) {
         .filter(|(_, entries)| !entries.is_empty())
         .collect();
     write_varint(out, groups.len() as u64);
+    // Templates were built over the entries in this same (dot) order.
+    let mut uses = templates.uses.iter();
     for (replica, entries) in groups {
         write_varint(out, replicas.index(replica));
         write_varint(out, entries.len() as u64);
@@ -151,7 +165,18 @@ fn write_delta(out: &mut Vec<u8>, replicas: &ReplicaIndex<'_>, delta: &Delta) {
             write_varint(out, topic_index[entry.topic()]);
             write_str(out, entry.key());
             write_str(out, entry.pid());
-            write_str(out, entry.meta());
+            match uses.next() {
+                Some(Some((template, numbers))) => {
+                    write_varint_wide(out, u128::from(*template) * 2 + 1);
+                    for number in numbers {
+                        write_str(out, number);
+                    }
+                }
+                _ => {
+                    write_varint_wide(out, entry.meta().len() as u128 * 2);
+                    out.extend_from_slice(entry.meta().as_bytes());
+                }
+            }
             previous = counter;
         }
     }
@@ -465,6 +490,84 @@ impl<'a> Reader<'a> {
         Ok(context)
     }
 
+    /// Reads the meta template table: each template's segments, borrowed from the input.
+    fn templates(&mut self) -> Result<Vec<Vec<&'a str>>, DecodeError> {
+        let max_meta = self.limits.presence.max_meta_bytes;
+        let (count, capacity) =
+            self.count("template table", self.limits.max_entries, "max_entries", 2)?;
+        let mut table = Vec::with_capacity(capacity);
+        for _ in 0..count {
+            let at = self.position;
+            let (numbers, capacity) =
+                self.count("template numbers", max_meta, "Limits::max_meta_bytes", 1)?;
+            let mut segments = Vec::with_capacity(capacity.saturating_add(1));
+            let mut total = 0usize;
+            for _ in 0..=numbers {
+                let segment = self.str("template segment", max_meta, "Limits::max_meta_bytes")?;
+                total += segment.len();
+                if total > max_meta {
+                    return Err(DecodeError::TooLong {
+                        field: "meta template",
+                        len: total as u64,
+                        max: max_meta,
+                        limit: "Limits::max_meta_bytes",
+                        at: Position::Byte(at),
+                    });
+                }
+                segments.push(segment);
+            }
+            table.push(segments);
+        }
+        Ok(table)
+    }
+
+    /// Reads a meta: plain text, or a template filled with its numbers.
+    fn meta(&mut self, templates: &[Vec<&'a str>]) -> Result<Cow<'a, str>, DecodeError> {
+        let max_meta = self.limits.presence.max_meta_bytes;
+        let at = self.position;
+        let tag = self.varint("meta")?;
+        let too_long = |len: u64| DecodeError::TooLong {
+            field: "meta",
+            len,
+            max: max_meta,
+            limit: "Limits::max_meta_bytes",
+            at: Position::Byte(at),
+        };
+        if tag % 2 == 0 {
+            let len = tag / 2;
+            if len > max_meta as u64 {
+                return Err(too_long(len));
+            }
+            let bytes = self.take(len as usize, "meta")?;
+            return std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|_| {
+                DecodeError::NotUtf8 {
+                    field: "meta",
+                    at: Position::Byte(at),
+                }
+            });
+        }
+        let index = tag / 2;
+        let segments = usize::try_from(index)
+            .ok()
+            .and_then(|i| templates.get(i))
+            .ok_or(DecodeError::BadIndex {
+                field: "meta template",
+                index,
+                len: templates.len(),
+                at: Position::Byte(at),
+            })?;
+        let mut text = String::from(segments[0]);
+        for segment in &segments[1..] {
+            let number = self.str("meta number", max_meta, "Limits::max_meta_bytes")?;
+            if text.len() + number.len() + segment.len() > max_meta {
+                return Err(too_long((text.len() + number.len() + segment.len()) as u64));
+            }
+            text.push_str(number);
+            text.push_str(segment);
+        }
+        Ok(Cow::Owned(text))
+    }
+
     fn delta(&mut self, replicas: &ReplicaTable) -> Result<Delta, DecodeError> {
         let (count, capacity) =
             self.count("topic table", self.limits.max_entries, "max_entries", 1)?;
@@ -477,6 +580,7 @@ impl<'a> Reader<'a> {
             )?;
             topics.push(Arc::from(topic));
         }
+        let templates = self.templates()?;
         let context = self.context(replicas, "context")?;
         let (groups, _) =
             self.count("entry groups", self.limits.max_replicas, "max_replicas", 2)?;
@@ -551,7 +655,7 @@ impl<'a> Reader<'a> {
                 let presence = &self.limits.presence;
                 let key = self.str("key", presence.max_key_bytes, "Limits::max_key_bytes")?;
                 let pid = self.str("pid", presence.max_pid_bytes, "Limits::max_pid_bytes")?;
-                let meta = self.str("meta", presence.max_meta_bytes, "Limits::max_meta_bytes")?;
+                let meta = self.meta(&templates)?;
                 if !covered.contains(counter) {
                     return Err(DecodeError::NotCovered {
                         replica: replica.to_string(),
@@ -559,7 +663,7 @@ impl<'a> Reader<'a> {
                         at: Position::Byte(at),
                     });
                 }
-                let entry = entry(topic, key, pid, meta, replaces, self.limits, || {
+                let entry = entry(topic, key, pid, &meta, replaces, self.limits, || {
                     Position::Byte(at)
                 })?;
                 store.insert_dot(Dot::new(replica.clone(), counter), entry);
@@ -727,5 +831,38 @@ mod tests {
             "{error:?}"
         );
         assert!(error.to_string().contains("max_key_bytes"));
+    }
+
+    #[test]
+    fn shared_meta_shapes_are_sent_once_and_rebuilt_exactly() {
+        let mut state = PresenceState::new(ReplicaId::new("node-a", 1));
+        let mut delta = Delta::default();
+        for (i, number) in ["1", "-2.50e+3", "33"].into_iter().enumerate() {
+            let meta =
+                Meta::from_json(&format!(r#"{{"long_field_name":"same","n":{number}}}"#)).unwrap();
+            let tracked = state.track("t", &format!("k{i}"), "p", &meta).unwrap();
+            delta = delta.merged(tracked.delta);
+        }
+        let message = Message::Delta {
+            from: state.replica().clone(),
+            delta,
+        };
+        let bytes = encode(&message);
+        let shape = br#"{"long_field_name":"same","n":"#;
+        assert_eq!(bytes.windows(shape.len()).filter(|w| w == shape).count(), 1);
+        assert_eq!(decode_default(&bytes).unwrap(), message);
+
+        // A template may not carry more text than a meta may hold.
+        let tight = WireLimits {
+            presence: crate::limits::Limits {
+                max_meta_bytes: 20,
+                ..Default::default()
+            },
+            ..WireLimits::default()
+        };
+        assert!(matches!(
+            decode(&bytes, &tight),
+            Err(DecodeError::TooLong { .. })
+        ));
     }
 }

@@ -19,6 +19,7 @@ mod escape;
 pub mod json;
 mod limits;
 pub mod phoenix;
+mod template;
 mod validate;
 
 pub use binary::{decode as decode_binary, encode as encode_binary};
