@@ -22,6 +22,18 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The `code` of the matching JS error (`BerylError.code`).
+    pub fn code(self) -> &'static str {
+        match self {
+            ErrorKind::Decode => "decode",
+            ErrorKind::InvalidInput => "invalid_input",
+            ErrorKind::AlreadyTracked => "already_tracked",
+            ErrorKind::NotTracked => "not_tracked",
+            ErrorKind::LocalReplica => "local_replica",
+            ErrorKind::InvalidArgument => "invalid_argument",
+        }
+    }
+
     /// The `name` the JS error carries; the wrapper maps it to a class.
     pub fn name(self) -> &'static str {
         match self {
