@@ -285,29 +285,49 @@ fn a_missed_update_followed_by_another_update_leaves_no_ghost() {
 
 #[test]
 fn a_peer_far_behind_gets_a_full_repair_beyond_the_catch_up_log() {
-    let mut sim = settled(&["a", "b"]);
-    sim.partition("a", "b");
-    // Far more changes than the catch-up log keeps, including removals of entries b holds.
-    sim.track("a", "room", "old", "p-old");
-    sim.heal();
-    sim.run_for(3 * INTERVAL);
-    assert_eq!(sim.node("b").visible().len(), 1);
-    sim.partition("a", "b");
-    sim.with("a", |engine| engine.untrack("room", "old", "p-old"));
-    for n in 0..300 {
-        sim.track("a", "room", &format!("user-{n}"), "p");
-        if n % 3 == 0 {
+    let mut entries_sent = Vec::new();
+    // With a small range limit the repair falls back to every entry of the node.
+    for repair_range_limit in [10_000, 5] {
+        let config = SyncConfig {
+            repair_range_limit,
+            ..fast_config()
+        };
+        let mut sim = Sim::new(7, &["a", "b"], config);
+        sim.run_for(5 * INTERVAL);
+        for n in 0..30 {
+            sim.track("a", "room", &format!("early-{n}"), "p");
+        }
+        sim.run_for(3 * INTERVAL);
+        assert_eq!(sim.node("b").visible().len(), 30);
+        // Far more changes than the catch-up log keeps, including removals of every other
+        // entry b holds.
+        sim.partition("a", "b");
+        for n in (0..30).step_by(2) {
             sim.with("a", |engine| {
-                engine.untrack("room", &format!("user-{n}"), "p");
+                engine.untrack("room", &format!("early-{n}"), "p")
             });
         }
-        sim.run_for(3);
+        for n in 0..300 {
+            sim.track("a", "room", &format!("late-{n}"), "p");
+            if n % 3 == 0 {
+                sim.with("a", |engine| {
+                    engine.untrack("room", &format!("late-{n}"), "p")
+                });
+            }
+            sim.run_for(3);
+        }
+        sim.run_for(3 * INTERVAL);
+        let a = sim.index("a");
+        let before = sim.traffic[a].entries;
+        sim.heal();
+        let intervals = sim.intervals_to_converge(10);
+        assert!(intervals.is_some(), "{}", sim.divergence());
+        assert_eq!(sim.node("b").visible().len(), 215);
+        sim.assert_diffs_consistent();
+        entries_sent.push(sim.traffic[a].entries - before);
     }
-    sim.run_for(3 * INTERVAL);
-    sim.heal();
-    let intervals = sim.intervals_to_converge(10);
-    assert!(intervals.is_some(), "{}", sim.divergence());
-    assert_eq!(sim.node("b").visible().len(), 200);
+    assert_eq!(entries_sent[0], 200, "the repair sends only what b lacks");
+    assert_eq!(entries_sent[1], 215, "the fallback sends every entry");
 }
 
 #[test]

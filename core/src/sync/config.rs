@@ -21,6 +21,11 @@ pub struct SyncConfig {
     /// few deltas with just those deltas. A peer further behind gets a full repair of the
     /// node's entries instead. Default 4,096.
     pub catch_up_limit: u64,
+    /// The most out-of-order ranges a repair may carry. A repair names the removed entries a
+    /// peer may still hold as ranges around the live ones; past this many, the node sends all
+    /// its entries instead, whose context is a single range. Keep it below the receivers'
+    /// [`WireLimits::max_ranges`](crate::wire::WireLimits::max_ranges). Default 10,000.
+    pub repair_range_limit: usize,
     /// Whether to report every delta this node applies (its own changes and remote merges) as
     /// [`Event::Applied`](super::Event::Applied), for a server that feeds client replicas.
     /// Default false.
@@ -36,6 +41,7 @@ impl Default for SyncConfig {
             permanent_down_period_ms: 20 * 60 * 1_000,
             repair_backoff_ms: 3_000,
             catch_up_limit: 4_096,
+            repair_range_limit: 10_000,
             report_applied: false,
         }
     }

@@ -544,10 +544,18 @@ impl SyncEngine {
     fn reply(&mut self, to: &ReplicaId, digest: &CausalContext) {
         let own = self.state.replica().clone();
         let seen = digest.ranges(&own).cloned().unwrap_or_default();
-        let delta = self
-            .log
-            .since(seen.base())
-            .unwrap_or_else(|| self.state.repair_since(&own, &seen));
+        let delta = self.log.since(seen.base()).unwrap_or_else(|| {
+            let repair = self.state.repair_since(&own, &seen);
+            let ranges = repair
+                .context()
+                .ranges(&own)
+                .map_or(0, |ranges| ranges.cloud().len());
+            if ranges > self.config.repair_range_limit {
+                self.state.repair_since(&own, &DotRanges::new())
+            } else {
+                repair
+            }
+        });
         if delta.context().is_empty() {
             return;
         }

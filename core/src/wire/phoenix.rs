@@ -41,6 +41,11 @@ pub fn presence_state_from_list(list: &[KeyPresences]) -> String {
 /// Keys are in order; a key's metas keep the diff's order. An update arrives as a leave of the
 /// old ref and a join whose meta carries `phx_ref_prev`; `phoenix.js` applies joins before
 /// leaves, so a key never flickers out during an update.
+///
+/// A diff concatenated over time may hold a join and a leave of the same entry (same ref).
+/// `phoenix.js` applies the join first, so the entry ends absent: right for a track followed by
+/// an untrack, wrong for a leave followed by a rejoin (a replica marked down, then up again).
+/// Push those as two diffs.
 pub fn encode_diff(diff: &Diff, topic: &str) -> String {
     match diff.topic(topic) {
         Some(changes) => encode_topic_diff(changes),

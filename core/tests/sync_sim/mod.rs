@@ -201,6 +201,7 @@ pub fn fast_config() -> SyncConfig {
         permanent_down_period_ms: 20_000,
         repair_backoff_ms: 200,
         catch_up_limit: 256,
+        repair_range_limit: 10_000,
         report_applied: false,
     }
 }
