@@ -11,7 +11,8 @@
 #   clippy  cargo clippy --workspace --all-targets -- -D warnings
 #   test    cargo test --workspace (unit, integration and doc tests)
 #   bench   cargo bench --workspace --no-run (benchmarks must compile)
-#   wasm    hook_build_wasm     scripts/build-wasm.sh, when it exists
+#   wasm    hook_build_wasm     scripts/build-wasm.sh, when it exists, then the
+#                               wasm-bindgen tests in Node and headless Chromium
 #   js      hook_js_tests       npm test in each NPM_DIRS entry (scripts/lib.sh)
 #   redis   hook_redis_tests    Redis-backed tests, when native/Cargo.toml has
 #                               a `redis-tests` feature
@@ -73,6 +74,10 @@ hook_build_wasm() {
     return 0
   fi
   bash scripts/build-wasm.sh
+  # The wasm-bindgen tests of beryl-wasm, in Node, then in headless Chromium.
+  cargo test -p beryl-wasm --target wasm32-unknown-unknown --test web
+  CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}" WASM_BINDGEN_USE_BROWSER=1 \
+    cargo test -p beryl-wasm --target wasm32-unknown-unknown --test web
 }
 
 # Runs `npm test` in every NPM_DIRS entry (see scripts/lib.sh) whose
