@@ -38,7 +38,7 @@ export npm_config_audit=false
 #   NPM_DIRS=(tests/js tests/workerd)
 # ---------------------------------------------------------------------------
 # shellcheck disable=SC2034 # used by setup.sh and test.sh
-NPM_DIRS=(tests/js/phoenix-compat wasm/tools tests/js/package)
+NPM_DIRS=(tests/js/phoenix-compat wasm/tools tests/js/package tests/js/server)
 
 # ---------------------------------------------------------------------------
 # Logging

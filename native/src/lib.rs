@@ -101,6 +101,8 @@ pub mod feed;
 mod handle;
 pub mod pubsub;
 mod read_model;
+#[cfg(feature = "server")]
+pub mod server;
 
 pub use beryl_core;
 pub use beryl_core::sync::PeerInfo;

@@ -1,0 +1,43 @@
+//! The WebSocket endpoint's settings: limits on what one client may send and hold.
+
+use std::time::Duration;
+
+use beryl_core::Limits;
+
+/// Settings of the Phoenix channels endpoint. Every limit protects the other clients from one
+/// misbehaving socket: breaking one gets that socket an error reply or a close, nothing more.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The longest text frame accepted; longer ones close the socket. Default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// How many topics one socket may join at once. Default 100.
+    pub max_channels_per_socket: usize,
+    /// A socket that sends nothing (not even a heartbeat) for this long is closed. `phoenix.js`
+    /// sends a heartbeat every 30 s. Default 60 s.
+    pub heartbeat_timeout: Duration,
+    /// How many messages a socket may send in a burst before the sustained rate applies.
+    /// Default 200.
+    pub flood_burst: u32,
+    /// The sustained number of messages per second a socket may send; beyond it the socket is
+    /// closed. Default 100.
+    pub flood_per_second: u32,
+    /// How many frames may wait for a slow client; a client further behind is closed, since
+    /// skipping diffs would corrupt its view. Default 4,096.
+    pub outbound_queue: usize,
+    /// Limits on the topic, key and meta of each join and update. Default [`Limits::default`].
+    pub limits: Limits,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            max_frame_bytes: 64 * 1024,
+            max_channels_per_socket: 100,
+            heartbeat_timeout: Duration::from_secs(60),
+            flood_burst: 200,
+            flood_per_second: 100,
+            outbound_queue: 4_096,
+            limits: Limits::default(),
+        }
+    }
+}

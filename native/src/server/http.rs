@@ -1,0 +1,162 @@
+//! The HTTP side: the WebSocket endpoint at `/socket/websocket`, the demo page at `/`, and the
+//! `beryl-presence` package files the page imports, at `/pkg/`.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use super::service::PresenceService;
+use super::session::Endpoint;
+use super::socket;
+
+const INDEX_HTML: &str = include_str!("../../assets/index.html");
+const APP_JS: &str = include_str!("../../assets/app.js");
+const CHANNEL_JS: &str = include_str!("../../assets/channel.js");
+const STYLE_CSS: &str = include_str!("../../assets/style.css");
+
+/// The shared state of the HTTP handlers.
+pub struct Site<S> {
+    endpoint: Arc<Endpoint<S>>,
+    package_dir: Option<PathBuf>,
+    next_socket: AtomicU64,
+}
+
+/// The routes of a server.
+pub fn router<S: PresenceService>(
+    endpoint: Arc<Endpoint<S>>,
+    package_dir: Option<PathBuf>,
+) -> Router {
+    let site = Arc::new(Site {
+        endpoint,
+        package_dir,
+        next_socket: AtomicU64::new(1),
+    });
+    Router::new()
+        .route("/socket/websocket", get(websocket::<S>))
+        .route(
+            "/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
+        .route(
+            "/app.js",
+            get(|| async { asset("text/javascript; charset=utf-8", APP_JS) }),
+        )
+        .route(
+            "/channel.js",
+            get(|| async { asset("text/javascript; charset=utf-8", CHANNEL_JS) }),
+        )
+        .route(
+            "/style.css",
+            get(|| async { asset("text/css; charset=utf-8", STYLE_CSS) }),
+        )
+        .route("/health", get(health::<S>))
+        .route("/pkg/{*path}", get(package_file::<S>))
+        .with_state(site)
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn websocket<S: PresenceService>(
+    State(site): State<Arc<Site<S>>>,
+    Query(params): Query<HashMap<String, String>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    match params.get("vsn").map(String::as_str) {
+        Some("2.0.0") => {}
+        other => {
+            let message = format!(
+                "this endpoint speaks the Phoenix V2 protocol: connect with vsn=2.0.0 (got {})",
+                other.unwrap_or("no vsn")
+            );
+            return (StatusCode::BAD_REQUEST, message).into_response();
+        }
+    }
+    let id = site.next_socket.fetch_add(1, Ordering::Relaxed);
+    let pid = format!("socket-{id}");
+    let endpoint = site.endpoint.clone();
+    // Frames past the session's own limit are still read, so that it can close with a reason
+    // (1009) instead of the connection being cut.
+    let max_message = endpoint.config.max_frame_bytes.saturating_mul(2).max(4096);
+    upgrade
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
+        .on_upgrade(move |ws| socket::run(endpoint, ws, id, pid, params))
+}
+
+async fn health<S: PresenceService>(State(site): State<Arc<Site<S>>>) -> Response {
+    let replica = site.endpoint.service.replica();
+    let body = serde_json::json!({
+        "replica": { "name": replica.name(), "incarnation": replica.incarnation().to_string() },
+        "subscriptions": site.endpoint.hub.subscriptions(),
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|extension| extension.to_str()) {
+        Some("js" | "mjs" | "cjs") => "text/javascript; charset=utf-8",
+        Some("wasm") => "application/wasm",
+        Some("json" | "map") => "application/json",
+        Some("ts") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+async fn package_file<S: PresenceService>(
+    State(site): State<Arc<Site<S>>>,
+    axum::extract::Path(path): axum::extract::Path<String>,
+) -> Response {
+    let Some(root) = &site.package_dir else {
+        return (
+            StatusCode::NOT_FOUND,
+            "this server serves no package directory (start it with --package-dir)",
+        )
+            .into_response();
+    };
+    let relative = Path::new(&path);
+    if !relative
+        .components()
+        .all(|component| matches!(component, Component::Normal(_)))
+    {
+        return (StatusCode::BAD_REQUEST, "bad path").into_response();
+    }
+    let full = root.join(relative);
+    match tokio::fs::read(&full).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type(&full)),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "{} not found; build the package with scripts/build-wasm.sh",
+                full.display()
+            ),
+        )
+            .into_response(),
+    }
+}

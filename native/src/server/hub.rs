@@ -1,0 +1,371 @@
+//! Which socket follows which topic, and the fan-out of every change to them.
+//!
+//! One dispatcher task reads the presence service's events in order. A diff is encoded once
+//! per topic as a `presence_diff` frame and queued to that topic's Phoenix sockets; an applied
+//! delta is projected once per topic and encoded once per format for its CRDT sync sockets; a
+//! liveness verdict goes to every CRDT sync socket. Queues are bounded: a socket too slow to
+//! keep up is told to close rather than silently skip a change.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use beryl_core::wire::phoenix;
+use beryl_core::{Delta, Diff, Message, ReplicaId, ReplicaStatus};
+use tokio::sync::{Notify, mpsc};
+
+use super::frame::{self, events};
+use super::join::{SyncFormat, SyncMode};
+use super::service::{PresenceService, ServiceEvent, SyncSnapshot};
+
+/// A frame queued for one socket. Shared frames are encoded once for all their recipients.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outbound {
+    /// A text frame.
+    Text(Arc<str>),
+    /// A binary frame.
+    Binary(Arc<[u8]>),
+}
+
+impl Outbound {
+    /// A text frame from a string.
+    pub fn text(text: String) -> Self {
+        Outbound::Text(Arc::from(text))
+    }
+}
+
+/// The way to reach one socket: its bounded queue, and the signal that closes it when the
+/// queue overflows.
+#[derive(Clone, Debug)]
+pub struct SocketLink {
+    id: u64,
+    queue: mpsc::Sender<Outbound>,
+    overflow: Arc<Notify>,
+}
+
+impl SocketLink {
+    /// A link for socket `id`, and the receiving ends its task reads.
+    pub fn new(id: u64, capacity: usize) -> (SocketLink, mpsc::Receiver<Outbound>, Arc<Notify>) {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        let overflow = Arc::new(Notify::new());
+        (
+            SocketLink {
+                id,
+                queue,
+                overflow: overflow.clone(),
+            },
+            receiver,
+            overflow,
+        )
+    }
+
+    /// The socket's id.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    fn deliver(&self, frame: Outbound) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(frame) {
+            self.overflow.notify_one();
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Subscriber {
+    link: SocketLink,
+    join_ref: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct Topics {
+    /// Sockets fed `presence_diff` frames, per topic.
+    phoenix: HashMap<Arc<str>, Vec<Subscriber>>,
+    /// Sockets on the CRDT sync option, per topic and format.
+    crdt: HashMap<Arc<str>, Vec<(SyncFormat, Subscriber)>>,
+}
+
+/// Topic subscriptions of every socket of a server, and the fan-out of changes to them.
+#[derive(Debug)]
+pub struct Hub {
+    replica: ReplicaId,
+    topics: Mutex<Topics>,
+}
+
+impl Hub {
+    /// An empty hub for a server running as `replica` (the sender of CRDT sync messages).
+    pub fn new(replica: ReplicaId) -> Self {
+        Hub {
+            replica,
+            topics: Mutex::new(Topics::default()),
+        }
+    }
+
+    fn topics(&self) -> MutexGuard<'_, Topics> {
+        // The lock guards plain maps that every operation leaves consistent.
+        self.topics.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Starts feeding `topic`'s changes to a socket, in `mode`.
+    pub fn subscribe(&self, topic: &str, link: SocketLink, join_ref: &str, mode: SyncMode) {
+        let subscriber = Subscriber {
+            link,
+            join_ref: Arc::from(join_ref),
+        };
+        let mut topics = self.topics();
+        match mode {
+            SyncMode::Phoenix => topics
+                .phoenix
+                .entry(Arc::from(topic))
+                .or_default()
+                .push(subscriber),
+            SyncMode::Crdt(format) => topics
+                .crdt
+                .entry(Arc::from(topic))
+                .or_default()
+                .push((format, subscriber)),
+        }
+    }
+
+    /// Stops feeding `topic` to socket `socket`.
+    pub fn unsubscribe(&self, topic: &str, socket: u64) {
+        let mut topics = self.topics();
+        if let Some(list) = topics.phoenix.get_mut(topic) {
+            list.retain(|subscriber| subscriber.link.id != socket);
+            if list.is_empty() {
+                topics.phoenix.remove(topic);
+            }
+        }
+        if let Some(list) = topics.crdt.get_mut(topic) {
+            list.retain(|(_, subscriber)| subscriber.link.id != socket);
+            if list.is_empty() {
+                topics.crdt.remove(topic);
+            }
+        }
+    }
+
+    /// How many (socket, topic) subscriptions there are.
+    pub fn subscriptions(&self) -> usize {
+        let topics = self.topics();
+        topics.phoenix.values().map(Vec::len).sum::<usize>()
+            + topics.crdt.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Queues an event's frames to the sockets concerned. Returns false for
+    /// [`ServiceEvent::Lagged`], which needs [`resync`](Self::resync).
+    pub fn dispatch(&self, event: &ServiceEvent) -> bool {
+        match event {
+            ServiceEvent::Diff(diff) => self.dispatch_diff(diff),
+            ServiceEvent::Applied(delta) => self.dispatch_delta(delta),
+            ServiceEvent::Liveness { replica, status } => self.dispatch_verdict(replica, *status),
+            ServiceEvent::Lagged => return false,
+        }
+        true
+    }
+
+    fn dispatch_diff(&self, diff: &Diff) {
+        let topics = self.topics();
+        for (topic, changes) in diff.topics() {
+            let Some(subscribers) = topics.phoenix.get(topic) else {
+                continue;
+            };
+            let payload = phoenix::encode_topic_diff(changes);
+            let frame = Outbound::text(phoenix::frame(
+                None,
+                None,
+                topic,
+                events::PRESENCE_DIFF,
+                &payload,
+            ));
+            for subscriber in subscribers {
+                subscriber.link.deliver(frame.clone());
+            }
+        }
+    }
+
+    fn dispatch_delta(&self, delta: &Delta) {
+        let topics = self.topics();
+        if topics.crdt.is_empty() {
+            return;
+        }
+        let only_adds = delta.only_adds();
+        let touched: BTreeSet<&str> = delta
+            .store()
+            .iter()
+            .map(|(_, _, entry)| entry.topic())
+            .collect();
+        for (topic, subscribers) in &topics.crdt {
+            // A delta that only adds entries of other topics changes nothing for this topic's
+            // clients; one that removes anything may remove an entry of this topic.
+            if only_adds && !touched.contains(&**topic) {
+                continue;
+            }
+            let message = Message::Delta {
+                from: self.replica.clone(),
+                delta: delta.project(topic),
+            };
+            let mut encoded = Encoded::new(topic, None, &message);
+            for (format, subscriber) in subscribers {
+                if let Some(frame) = encoded.frame(*format) {
+                    subscriber.link.deliver(frame);
+                }
+            }
+        }
+    }
+
+    fn dispatch_verdict(&self, replica: &ReplicaId, status: ReplicaStatus) {
+        let topics = self.topics();
+        let message = Message::Liveness {
+            from: self.replica.clone(),
+            replica: replica.clone(),
+            status,
+        };
+        for (topic, subscribers) in &topics.crdt {
+            let mut encoded = Encoded::new(topic, None, &message);
+            for (format, subscriber) in subscribers {
+                if let Some(frame) = encoded.frame(*format) {
+                    subscriber.link.deliver(frame);
+                }
+            }
+        }
+    }
+
+    /// Sends every subscribed socket a fresh state of its topic, after events were lost.
+    /// `phoenix.js` diffs a repeated `presence_state` against what it shows; a client replica
+    /// merges a repeated snapshot like any other delta.
+    pub async fn resync<S: PresenceService>(&self, service: &S) {
+        let (phoenix_topics, crdt_topics): (Vec<Arc<str>>, Vec<Arc<str>>) = {
+            let topics = self.topics();
+            (
+                topics.phoenix.keys().cloned().collect(),
+                topics.crdt.keys().cloned().collect(),
+            )
+        };
+        for topic in phoenix_topics {
+            let Ok(state) = service.presence_state(&topic).await else {
+                return;
+            };
+            let topics = self.topics();
+            for subscriber in topics.phoenix.get(&topic).into_iter().flatten() {
+                subscriber.link.deliver(Outbound::text(phoenix::frame(
+                    Some(&subscriber.join_ref),
+                    None,
+                    &topic,
+                    events::PRESENCE_STATE,
+                    &state,
+                )));
+            }
+        }
+        for topic in crdt_topics {
+            let Ok(snapshot) = service.sync_snapshot(&topic).await else {
+                return;
+            };
+            let topics = self.topics();
+            for (format, subscriber) in topics.crdt.get(&topic).into_iter().flatten() {
+                for frame in snapshot_frames(
+                    &self.replica,
+                    &topic,
+                    &subscriber.join_ref,
+                    *format,
+                    &snapshot,
+                ) {
+                    subscriber.link.deliver(frame);
+                }
+            }
+        }
+    }
+}
+
+/// The frames that start a CRDT sync client of `topic`: the projection as a delta, then each
+/// verdict, all carrying the join's `join_ref`.
+pub fn snapshot_frames(
+    replica: &ReplicaId,
+    topic: &str,
+    join_ref: &str,
+    format: SyncFormat,
+    snapshot: &SyncSnapshot,
+) -> Vec<Outbound> {
+    let mut messages = vec![Message::Delta {
+        from: replica.clone(),
+        delta: snapshot.delta.clone(),
+    }];
+    messages.extend(
+        snapshot
+            .verdicts
+            .iter()
+            .map(|(verdict_replica, status)| Message::Liveness {
+                from: replica.clone(),
+                replica: verdict_replica.clone(),
+                status: *status,
+            }),
+    );
+    messages
+        .iter()
+        .filter_map(|message| Encoded::new(topic, Some(join_ref), message).frame(format))
+        .collect()
+}
+
+/// One message for one topic, encoded at most once per format.
+struct Encoded<'a> {
+    topic: &'a str,
+    join_ref: Option<&'a str>,
+    message: &'a Message,
+    binary: Option<Option<Outbound>>,
+    json: Option<Outbound>,
+}
+
+impl<'a> Encoded<'a> {
+    fn new(topic: &'a str, join_ref: Option<&'a str>, message: &'a Message) -> Self {
+        Encoded {
+            topic,
+            join_ref,
+            message,
+            binary: None,
+            json: None,
+        }
+    }
+
+    fn frame(&mut self, format: SyncFormat) -> Option<Outbound> {
+        match format {
+            SyncFormat::Binary => self
+                .binary
+                .get_or_insert_with(|| {
+                    let bytes = beryl_core::wire::encode_binary(self.message);
+                    let framed = match self.join_ref {
+                        Some(join_ref) => {
+                            frame::binary_push(join_ref, self.topic, events::BERYL_SYNC, &bytes)
+                        }
+                        None => frame::binary_broadcast(self.topic, events::BERYL_SYNC, &bytes),
+                    };
+                    framed.map(|bytes| Outbound::Binary(Arc::from(bytes)))
+                })
+                .clone(),
+            SyncFormat::Json => Some(
+                self.json
+                    .get_or_insert_with(|| {
+                        let json = beryl_core::wire::encode_json(self.message);
+                        Outbound::text(phoenix::frame(
+                            self.join_ref,
+                            None,
+                            self.topic,
+                            events::BERYL_SYNC,
+                            &json,
+                        ))
+                    })
+                    .clone(),
+            ),
+        }
+    }
+}
+
+/// Reads the service's events and fans them out until the service stops.
+pub async fn run_dispatcher<S: PresenceService>(
+    hub: Arc<Hub>,
+    service: S,
+    mut events: mpsc::UnboundedReceiver<ServiceEvent>,
+) {
+    while let Some(event) = events.recv().await {
+        if !hub.dispatch(&event) {
+            hub.resync(&service).await;
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! A presence service over a bare `PresenceState`, for testing the endpoint without the actor.
+//! Events are kept until the test dispatches them, so tests decide exactly when fan-out
+//! happens.
+
+use std::sync::{Arc, Mutex};
+
+use beryl_core::wire::phoenix;
+use beryl_core::{Meta, PresenceState, ReplicaId, ReplicaStatus};
+use tokio::sync::mpsc;
+
+use super::error::ServiceError;
+use super::service::{PresenceService, ServiceEvent, SyncSnapshot};
+
+#[derive(Clone)]
+pub struct LocalService {
+    inner: Arc<Mutex<Inner>>,
+    replica: ReplicaId,
+}
+
+struct Inner {
+    state: PresenceState,
+    subscribers: Vec<mpsc::UnboundedSender<ServiceEvent>>,
+}
+
+impl LocalService {
+    pub fn new(name: &str) -> Self {
+        let replica = ReplicaId::new(name, 1);
+        LocalService {
+            inner: Arc::new(Mutex::new(Inner {
+                state: PresenceState::new(replica.clone()),
+                subscribers: Vec::new(),
+            })),
+            replica,
+        }
+    }
+
+    pub fn with_state<T>(&self, read: impl FnOnce(&mut PresenceState) -> T) -> T {
+        read(&mut self.inner.lock().unwrap().state)
+    }
+
+    /// Applies a change made with `with_state` elsewhere: emits its events.
+    pub fn emit(&self, events: Vec<ServiceEvent>) {
+        let mut inner = self.inner.lock().unwrap();
+        for event in events {
+            inner
+                .subscribers
+                .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+        }
+    }
+
+    fn change(
+        &self,
+        apply: impl FnOnce(&mut PresenceState) -> Result<(beryl_core::Delta, beryl_core::Diff), String>,
+    ) -> Result<(), ServiceError> {
+        let mut inner = self.inner.lock().unwrap();
+        let (delta, diff) = apply(&mut inner.state).map_err(ServiceError::Refused)?;
+        let mut events = vec![ServiceEvent::Applied(Arc::new(delta))];
+        if !diff.is_empty() {
+            events.push(ServiceEvent::Diff(Arc::new(diff)));
+        }
+        for event in events {
+            inner
+                .subscribers
+                .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+        }
+        Ok(())
+    }
+}
+
+impl PresenceService for LocalService {
+    fn replica(&self) -> ReplicaId {
+        self.replica.clone()
+    }
+
+    async fn track(
+        &self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: Meta,
+    ) -> Result<(), ServiceError> {
+        self.change(|state| {
+            state
+                .track(topic, key, pid, &meta)
+                .map(|tracked| (tracked.delta, tracked.diff))
+                .map_err(|error| error.to_string())
+        })
+    }
+
+    async fn update(
+        &self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: Meta,
+    ) -> Result<(), ServiceError> {
+        self.change(|state| {
+            state
+                .update(topic, key, pid, &meta)
+                .map(|tracked| (tracked.delta, tracked.diff))
+                .map_err(|error| error.to_string())
+        })
+    }
+
+    async fn untrack(&self, topic: &str, key: &str, pid: &str) -> Result<(), ServiceError> {
+        self.change(|state| {
+            let change = state.untrack(topic, key, pid);
+            Ok((change.delta, change.diff))
+        })
+    }
+
+    async fn untrack_all(&self, pid: &str) -> Result<(), ServiceError> {
+        self.change(|state| {
+            let change = state.untrack_all(pid);
+            Ok((change.delta, change.diff))
+        })
+    }
+
+    async fn presence_state(&self, topic: &str) -> Result<String, ServiceError> {
+        Ok(self.with_state(|state| phoenix::presence_state(state, topic)))
+    }
+
+    async fn sync_snapshot(&self, topic: &str) -> Result<SyncSnapshot, ServiceError> {
+        Ok(self.with_state(|state| SyncSnapshot {
+            delta: state.topic_projection(topic),
+            verdicts: state
+                .replicas()
+                .into_iter()
+                .filter(|(_, status)| *status != ReplicaStatus::Up)
+                .collect(),
+        }))
+    }
+
+    async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<ServiceEvent>, ServiceError> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.inner.lock().unwrap().subscribers.push(sender);
+        Ok(receiver)
+    }
+}
