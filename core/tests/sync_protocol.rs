@@ -412,10 +412,13 @@ fn a_late_message_from_an_old_incarnation_does_not_evict_the_new_one() {
                 digest: stale_digest,
             },
         );
-        engine.receive(now, Message::Goodbye { from: old });
+        engine.receive(now, Message::Goodbye { from: old.clone() });
+        assert!(!engine.is_peer(&old), "the old incarnation is no peer");
     });
     assert_eq!(sim.node("a").visible().first().unwrap().pid, "p2");
     assert_eq!(sim.engine("a").peer_count(), 1);
+    let current = sim.engine("c").replica().clone();
+    assert!(sim.engine("a").is_peer(&current));
 }
 
 #[test]

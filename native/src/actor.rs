@@ -58,7 +58,8 @@ pub(crate) enum Command {
 
 /// The PubSub side of a node: where messages come from and go to.
 pub(crate) struct Link {
-    pub(crate) inbound: Subscription,
+    /// `None` once the subscription has ended.
+    pub(crate) inbound: Option<Subscription>,
     pub(crate) outbound: mpsc::Sender<Outgoing>,
     pub(crate) sender_task: JoinHandle<()>,
 }
@@ -117,9 +118,9 @@ impl Actor {
                             replica = %self.engine.replica(),
                             "the PubSub subscription ended; this node no longer hears its peers"
                         );
+                        // Keep sending; stop polling the finished subscription.
                         if let Some(link) = self.link.as_mut() {
-                            // Keep sending; stop polling the finished subscription.
-                            link.inbound = Subscription::new(mpsc::channel(1).1);
+                            link.inbound = None;
                         }
                     }
                 },
@@ -195,10 +196,15 @@ impl Actor {
                 return;
             }
         };
-        if !message.from().same_name(self.engine.replica()) {
-            self.routes.insert(message.from().clone(), from);
-        }
+        let sender = message.from().clone();
         self.engine.receive(self.clock.now_ms(), message);
+        // Only peers the engine keeps get a route: stale incarnations and removed replicas
+        // must not accumulate here.
+        if self.engine.is_peer(&sender) {
+            self.routes.insert(sender, from);
+        } else {
+            self.routes.remove(&sender);
+        }
     }
 
     /// Reports every pending event, then sends every pending message.
@@ -296,9 +302,8 @@ impl Actor {
 }
 
 async fn next_inbound(link: &mut Option<Link>) -> Option<(NodeId, Bytes)> {
-    match link {
-        Some(link) => link
-            .inbound
+    match link.as_mut().and_then(|link| link.inbound.as_mut()) {
+        Some(inbound) => inbound
             .recv()
             .await
             .map(|received| (received.from, received.payload)),

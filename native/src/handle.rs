@@ -47,7 +47,7 @@ impl Presence {
                 let sender_task =
                     tokio::spawn(send_loop(pubsub.clone(), config.sync_topic.clone(), queue));
                 Some(Link {
-                    inbound,
+                    inbound: Some(inbound),
                     outbound,
                     sender_task,
                 })

@@ -163,6 +163,12 @@ impl SyncEngine {
             .collect()
     }
 
+    /// Whether `replica` is a peer this engine currently keeps (heard, not removed, not
+    /// superseded).
+    pub fn is_peer(&self, replica: &ReplicaId) -> bool {
+        self.peers.contains(replica)
+    }
+
     /// How many peers are known. Bounded by the number of node names alive or recently silent,
     /// however many times they restarted.
     pub fn peer_count(&self) -> usize {

@@ -59,6 +59,12 @@ pub(crate) struct Peers {
 }
 
 impl Peers {
+    pub(crate) fn contains(&self, id: &ReplicaId) -> bool {
+        self.by_name
+            .get(id.name())
+            .is_some_and(|peer| peer.id == *id)
+    }
+
     pub(crate) fn get_mut(&mut self, id: &ReplicaId) -> Option<&mut Peer> {
         self.by_name
             .get_mut(id.name())
