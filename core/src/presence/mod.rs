@@ -433,26 +433,37 @@ impl PresenceState {
             .is_some_and(|record| record.current == *replica && record.status == ReplicaStatus::Up)
     }
 
-    /// What a peer whose context is `seen` is missing: entries and context of every replica this
-    /// one considers up, except the peer's own (`to`). Costs O(what is missing).
+    /// What a peer whose context is `seen` needs to hold what this state holds, for every replica
+    /// this one considers up, except the peer's own (`to`): per replica with a gap, the entries
+    /// the peer has not seen, and a context that also removes what the peer still holds and this
+    /// state has removed (see [`repair_since`](Self::repair_since)).
+    ///
+    /// A removal shows up as a gap only once a later dot of its owner exists (an update, a new
+    /// track, or the sealing dot the sync engine adds after removals); a replica without a gap is
+    /// skipped. Costs O(entries held of each replica with a gap).
     pub fn delta_since(&self, seen: &CausalContext, to: Option<&ReplicaId>) -> Delta {
-        let mut store = DotMap::default();
-        let mut context = CausalContext::new();
-        for (replica, mine) in self.set.context().iter() {
-            if to.is_some_and(|peer| peer.same_name(replica)) || !self.shares(replica) {
+        let nothing = DotRanges::new();
+        let mut out = Delta::new();
+        for (replica, _) in self.set.context().iter() {
+            if to.is_some_and(|peer| peer.same_name(replica)) {
                 continue;
             }
-            let missing = match seen.ranges(replica) {
-                Some(theirs) => mine.difference(theirs),
-                None => mine.clone(),
-            };
-            self.extract(replica, &missing, &mut store);
-            context.insert_ranges(replica, &missing);
+            let theirs = seen.ranges(replica).unwrap_or(&nothing);
+            let (store, context) = self.repair_since(replica, theirs).into_parts();
+            for (replica, entries) in store.into_by_replica() {
+                out.store_mut().extend_replica(&replica, entries);
+            }
+            out.context_mut().join(&context);
         }
-        Delta::from_parts(store, context)
+        out
     }
 
-    /// The local replica's changes after its counter `after`: what to broadcast each interval.
+    /// The local replica's entries and dots created after its counter `after`.
+    ///
+    /// Additions only: removing an entry creates no dot, so the removal of an entry born at or
+    /// before `after` is not in here. To broadcast changes, send (or join and send) the deltas
+    /// the mutators return, as the sync engine does; to repair a peer, use
+    /// [`delta_since`](Self::delta_since) or [`repair_since`](Self::repair_since).
     pub fn local_delta_since(&self, after: u64) -> Delta {
         let mut store = DotMap::default();
         let mut context = CausalContext::new();
