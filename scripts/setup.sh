@@ -7,6 +7,7 @@
 #   scripts/setup.sh                 # all steps
 #   scripts/setup.sh rust apt        # only the named steps
 #   SETUP_SKIP="npm" scripts/setup.sh   # all steps but the named ones
+#   NPM_DIRS_ONLY="wasm/tools" scripts/setup.sh npm   # npm step for some NPM_DIRS only
 #
 # Steps (in order): rust nightly apt cargo-fuzz wasm-bindgen npm
 set -euo pipefail
@@ -117,8 +118,12 @@ npm_install_dirs() {
     return 0
   fi
   command -v npm >/dev/null 2>&1 || die "npm not found: install Node.js 20 and npm"
-  local dir
-  for dir in "${NPM_DIRS[@]}"; do
+  local dirs=("${NPM_DIRS[@]}") dir
+  if [[ -n "${NPM_DIRS_ONLY:-}" ]]; then
+    # shellcheck disable=SC2206 # a space-separated list of directories, by design
+    dirs=(${NPM_DIRS_ONLY})
+  fi
+  for dir in "${dirs[@]}"; do
     if [[ ! -f "$BERYL_ROOT/$dir/package.json" ]]; then
       skip "npm: $dir/package.json does not exist yet"
       continue
