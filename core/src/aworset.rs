@@ -312,6 +312,12 @@ impl<S> AWORSet<S> {
         &mut self.context
     }
 
+    /// The store and the context at once, for a join written against a concrete store. Only
+    /// for callers that keep the store within the context.
+    pub(crate) fn parts_mut(&mut self) -> (&mut S, &mut CausalContext) {
+        (&mut self.store, &mut self.context)
+    }
+
     /// Splits the set into its store and context.
     pub fn into_parts(self) -> (S, CausalContext) {
         (self.store, self.context)
@@ -402,6 +408,22 @@ impl<S: DotStore> AWORSet<S> {
     fn holds(&self, other: &DotMap<S::Element>, replica: &ReplicaId, counter: u64) -> bool {
         let dot = Dot::new(replica.clone(), counter);
         self.store.contains_dot(&dot) && !other.contains_dot(&dot)
+    }
+}
+
+impl<E> AWORSet<DotMap<E>> {
+    /// The delta of one element added under `dot`, built without searching anything.
+    pub(crate) fn single(dot: Dot, element: E) -> Self {
+        let mut context = CausalContext::new();
+        context.insert(&dot);
+        let mut items = SmallVec::new();
+        items.push((dot.counter, element));
+        let mut replicas = SmallVec::new();
+        replicas.push((dot.replica, Entries { items }));
+        AWORSet {
+            store: DotMap { replicas },
+            context,
+        }
     }
 }
 

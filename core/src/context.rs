@@ -12,10 +12,13 @@ use crate::replica::ReplicaId;
 ///
 /// Adding the counter `base + 1` compacts the cloud: ranges that become contiguous with the base
 /// are folded into it, so a replica that sees every dot in order keeps a single number.
+///
+/// The cloud holds one range inline: the delta of a single change is one dot, usually above a
+/// base of 0, and should not cost an allocation.
 #[derive(Clone, Default, PartialEq, Eq, Debug)]
 pub struct DotRanges {
     base: u64,
-    cloud: Vec<(u64, u64)>,
+    cloud: SmallVec<[(u64, u64); 1]>,
 }
 
 impl DotRanges {
@@ -28,7 +31,7 @@ impl DotRanges {
     pub fn up_to(base: u64) -> Self {
         DotRanges {
             base,
-            cloud: Vec::new(),
+            cloud: SmallVec::new(),
         }
     }
 
@@ -123,7 +126,12 @@ impl DotRanges {
             merged.1 = merged.1.max(self.cloud[end_index].1);
             end_index += 1;
         }
-        self.cloud.splice(start..end_index, [merged]);
+        if end_index == start {
+            self.cloud.insert(start, merged);
+        } else {
+            self.cloud[start] = merged;
+            self.cloud.drain(start + 1..end_index);
+        }
     }
 
     fn compact(&mut self) {

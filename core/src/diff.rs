@@ -50,9 +50,31 @@ impl Diff {
         self.topics.iter().all(|(_, changes)| changes.is_empty())
     }
 
+    /// A diff of one join, allocated to its size: what a local track reports.
+    pub(crate) fn single_join(presence: Presence) -> Diff {
+        let mut topics = SmallVec::new();
+        topics.push((
+            presence.entry.topic.clone(),
+            TopicDiff {
+                joins: vec![presence],
+                leaves: Vec::new(),
+            },
+        ));
+        Diff {
+            topics,
+            index: HashMap::new(),
+        }
+    }
+
     fn topic_mut(&mut self, topic: &Arc<str>) -> &mut TopicDiff {
+        let position = self.topic_position(topic);
+        &mut self.topics[position].1
+    }
+
+    /// Where `topic`'s changes are, added (empty) if it has none yet.
+    fn topic_position(&mut self, topic: &Arc<str>) -> usize {
         // Changes come in runs of one topic: check the last one before hashing.
-        let position = match self.topics.last() {
+        match self.topics.last() {
             Some((last, _)) if Arc::ptr_eq(last, topic) || **last == **topic => {
                 self.topics.len() - 1
             }
@@ -71,8 +93,7 @@ impl Diff {
                     position
                 }
             },
-        };
-        &mut self.topics[position].1
+        }
     }
 
     /// Where `topic` is: a scan while there are few topics, the index beyond.
@@ -141,6 +162,82 @@ impl Diff {
             out.topics.push((name.clone(), changes.clone()));
         }
         out
+    }
+}
+
+/// Builds a large diff from presences of a store whose topics are numbered: remembers where each
+/// topic number's changes are, so that a bulk change (a full state merged, a replica going down
+/// or removed) hashes each topic name once rather than once per presence.
+///
+/// Topic numbers may be reused within one operation (a topic emptied by a removal, then a new
+/// one created): a remembered position counts only while its name is the very same allocation as
+/// the presence's topic, which a freed number's new topic cannot be while the diff holds the old.
+pub(crate) struct DiffBuilder {
+    diff: Diff,
+    /// Per topic number, its position in `diff` plus one (0: not seen). Empty for small changes,
+    /// which push through the diff's own lookup.
+    positions: Vec<u32>,
+}
+
+/// Below this many expected changes, remembering positions by topic number is not worth its
+/// table.
+const BUILDER_FROM: usize = 256;
+
+impl DiffBuilder {
+    /// A builder for about `changes` presences of a store with `topics` topic numbers.
+    pub(crate) fn new(changes: usize, topics: usize) -> Self {
+        DiffBuilder {
+            diff: Diff::new(),
+            positions: if changes >= BUILDER_FROM {
+                vec![0; topics]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Continues an existing diff.
+    pub(crate) fn extend(diff: Diff, changes: usize, topics: usize) -> Self {
+        let mut builder = DiffBuilder::new(changes, topics);
+        builder.diff = diff;
+        builder
+    }
+
+    fn changes_of(&mut self, topic: u32, presence: &Presence) -> &mut TopicDiff {
+        if self.positions.is_empty() {
+            return self.diff.topic_mut(&presence.entry.topic);
+        }
+        let at = topic as usize;
+        if at >= self.positions.len() {
+            self.positions.resize(at + 1, 0);
+        }
+        let remembered = self.positions[at] as usize;
+        let position = match remembered.checked_sub(1) {
+            Some(position) if Arc::ptr_eq(&self.diff.topics[position].0, &presence.entry.topic) => {
+                position
+            }
+            _ => {
+                let position = self.diff.topic_position(&presence.entry.topic);
+                self.positions[at] = position as u32 + 1;
+                position
+            }
+        };
+        &mut self.diff.topics[position].1
+    }
+
+    /// Records that `presence`, of the topic numbered `topic`, became visible.
+    pub(crate) fn push_join(&mut self, topic: u32, presence: Presence) {
+        self.changes_of(topic, &presence).joins.push(presence);
+    }
+
+    /// Records that `presence`, of the topic numbered `topic`, stopped being visible.
+    pub(crate) fn push_leave(&mut self, topic: u32, presence: Presence) {
+        self.changes_of(topic, &presence).leaves.push(presence);
+    }
+
+    /// The diff built.
+    pub(crate) fn finish(self) -> Diff {
+        self.diff
     }
 }
 

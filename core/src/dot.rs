@@ -37,19 +37,84 @@ impl fmt::Debug for Dot {
 /// A `phx_ref`: the client-visible name of one tracked entry.
 ///
 /// It is the replica's tag followed by a dot and the counter in decimal, e.g. `Xk3v9QpA0bZ.42`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Debug)]
-pub struct Ref(String);
+/// At most 32 bytes, kept inline: every track and update returns one, and a heap
+/// allocation for it would cost as much as the rest of the ref's work.
+#[derive(Clone)]
+pub struct Ref {
+    len: u8,
+    text: [u8; REF_MAX],
+}
+
+/// The longest ref: a tag, a dot, and the 20 digits of the largest counter.
+const REF_MAX: usize = crate::replica::TAG_LEN + 1 + 20;
 
 impl Ref {
     pub(crate) fn from_parts(replica: &ReplicaId, counter: u64) -> Self {
-        let mut text = String::with_capacity(crate::replica::TAG_LEN + 21);
-        write_ref(&mut text, replica, counter);
-        Ref(text)
+        let mut text = [0u8; REF_MAX];
+        let tag = replica.tag().as_bytes();
+        text[..tag.len()].copy_from_slice(tag);
+        text[tag.len()] = b'.';
+        let mut digits = [0u8; 20];
+        let count = decimal(counter, &mut digits);
+        let start = tag.len() + 1;
+        text[start..start + count].copy_from_slice(&digits[digits.len() - count..]);
+        Ref {
+            len: (start + count) as u8,
+            text,
+        }
     }
 
     /// The ref as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        // Only ASCII is ever written: the tag alphabet, a dot and digits.
+        std::str::from_utf8(&self.text[..usize::from(self.len)]).expect("ASCII ref")
+    }
+}
+
+/// Writes `value` in decimal at the end of `digits`; returns how many digits it took.
+fn decimal(value: u64, digits: &mut [u8; 20]) -> usize {
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    digits.len() - at
+}
+
+impl PartialEq for Ref {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Ref {}
+
+impl std::hash::Hash for Ref {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl PartialOrd for Ref {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Ref {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl fmt::Debug for Ref {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Ref").field(&self.as_str()).finish()
     }
 }
 
@@ -59,29 +124,20 @@ pub(crate) fn write_ref(out: &mut String, replica: &ReplicaId, counter: u64) {
     out.push('.');
     // Decimal digits without the formatting machinery: refs are written for every meta sent.
     let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    let mut rest = counter;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    for &digit in &digits[at..] {
+    let count = decimal(counter, &mut digits);
+    for &digit in &digits[digits.len() - count..] {
         out.push(char::from(digit));
     }
 }
 
 impl fmt::Display for Ref {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
 impl AsRef<str> for Ref {
     fn as_ref(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }

@@ -5,7 +5,7 @@
 //! local: they never travel inside deltas, so one node's mistaken failure detector cannot erase
 //! a live replica elsewhere.
 
-use crate::diff::Diff;
+use crate::diff::{Diff, DiffBuilder};
 use crate::error::LivenessError;
 use crate::presence::PresenceState;
 use crate::replica::ReplicaId;
@@ -68,16 +68,11 @@ impl PresenceState {
             return Ok(diff);
         }
         record.status = status;
-        let changed = self
-            .store_mut()
-            .set_visible(replica, status == ReplicaStatus::Up);
-        for presence in changed {
-            if status == ReplicaStatus::Up {
-                diff.push_join(presence);
-            } else {
-                diff.push_leave(presence);
-            }
-        }
+        let store = self.store_mut();
+        let mut changes =
+            DiffBuilder::extend(diff, store.count_of_replica(replica), store.topic_numbers());
+        store.set_visible(replica, status == ReplicaStatus::Up, &mut changes);
+        diff = changes.finish();
         Ok(diff)
     }
 
@@ -95,11 +90,17 @@ impl PresenceState {
             Some((current, _)) if replica.incarnation() < current.incarnation() => {}
             Some((current, status)) if current == *replica => {
                 if status != ReplicaStatus::Removed {
-                    let purged = self.store_mut().purge_replica(replica);
+                    let store = self.store_mut();
                     if status == ReplicaStatus::Up {
-                        for presence in purged {
-                            diff.push_leave(presence);
-                        }
+                        let mut leaves = DiffBuilder::extend(
+                            std::mem::take(&mut diff),
+                            store.count_of_replica(replica),
+                            store.topic_numbers(),
+                        );
+                        store.purge_replica(replica, Some(&mut leaves));
+                        diff = leaves.finish();
+                    } else {
+                        store.purge_replica(replica, None);
                     }
                     if let Some(record) = self.record_mut(replica.name()) {
                         record.status = ReplicaStatus::Removed;

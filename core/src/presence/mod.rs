@@ -6,15 +6,17 @@ mod projection;
 mod repair;
 mod store;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
+
+use smallvec::SmallVec;
 
 pub use entry::{Entry, Presence};
 use store::IndexedStore;
 
-use crate::aworset::{AWORSet, DotMap, DotStore, JoinEvent};
+use crate::aworset::{AWORSet, DotMap, DotStore};
 use crate::context::{CausalContext, DotRanges};
-use crate::diff::Diff;
+use crate::diff::{Diff, DiffBuilder};
 use crate::dot::{Dot, Ref};
 use crate::error::{TrackError, UpdateError};
 use crate::limits::Limits;
@@ -134,22 +136,32 @@ impl PresenceState {
         pid: &str,
         meta: &Meta,
     ) -> Result<Tracked, TrackError> {
-        let entry = Entry::new(self.shared_topic(topic), key, pid, meta, None, &self.limits)?;
-        if self.set.store().find_local(topic, key, pid).is_some() {
+        // One lookup of the topic and key serves the duplicate check and the insertion.
+        let store = self.set.store();
+        let probe = store.probe(topic, key);
+        let shared = store
+            .probed_topic(&probe)
+            .unwrap_or_else(|| Arc::from(topic));
+        let entry = Entry::new(shared, key, pid, meta, None, &self.limits)?;
+        if store.probed_local(&probe, key, pid).is_some() {
             return Err(TrackError::AlreadyTracked {
                 topic: topic.into(),
                 key: key.into(),
                 pid: pid.into(),
             });
         }
-        let (dot, delta) = self.set.add(&self.local, entry.clone());
-        let mut diff = Diff::new();
+        let counter = self.local_counter() + 1;
+        let dot = Dot::new(self.local.clone(), counter);
+        self.set.context_mut().insert(&dot);
+        self.set
+            .store_mut()
+            .insert_local(&probe, counter, entry.clone());
         let phx_ref = dot.phx_ref();
-        diff.push_join(Presence::new(dot, entry));
+        let delta = Delta::single(dot.clone(), entry.clone());
         Ok(Tracked {
             phx_ref,
             delta,
-            diff,
+            diff: Diff::single_join(Presence::new(dot, entry)),
         })
     }
 
@@ -301,45 +313,99 @@ impl PresenceState {
         let (mut store, mut context) = delta.into_parts();
 
         // The newest incarnation mentioned per name; older ones in the same delta are stale.
-        let mut newest: BTreeMap<&str, &ReplicaId> = BTreeMap::new();
+        // Deltas name few replicas: a short list beats a map.
+        let mut newest: SmallVec<[&ReplicaId; 4]> = SmallVec::new();
         for replica in context
             .iter()
             .map(|(replica, _)| replica)
             .chain(store.by_replica().map(|(replica, _)| replica))
         {
-            let slot = newest.entry(replica.name()).or_insert(replica);
-            if replica.incarnation() > slot.incarnation() {
-                *slot = replica;
+            match newest.iter_mut().find(|known| known.same_name(replica)) {
+                Some(known) => {
+                    if replica.incarnation() > known.incarnation() {
+                        *known = replica;
+                    }
+                }
+                None => newest.push(replica),
             }
         }
-        let newest: Vec<ReplicaId> = newest.into_values().cloned().collect();
-        let mut visible: HashMap<ReplicaId, bool> = HashMap::with_capacity(newest.len());
+        newest.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+        let newest: SmallVec<[ReplicaId; 4]> = newest.into_iter().cloned().collect();
+        let mut admitted: SmallVec<[(ReplicaId, bool); 4]> = SmallVec::new();
         for replica in newest {
             if let Some(shown) = self.admit(&replica, &mut diff) {
-                visible.insert(replica, shown);
+                admitted.push((replica, shown));
             }
         }
-        store.retain_replicas(|replica| visible.contains_key(replica));
-        context.retain(|replica| visible.contains_key(replica));
+        let shown = |replica: &ReplicaId| {
+            admitted
+                .iter()
+                .find(|(known, _)| known == replica)
+                .map(|&(_, shown)| shown)
+        };
+        store.retain_replicas(|replica| shown(replica).is_some());
+        context.retain(|replica| shown(replica).is_some());
         let incoming = store.len();
-        if incoming > 64 {
-            self.set.store_mut().reserve_remote(incoming);
-        }
 
-        self.set
-            .join(Delta::from_parts(store, context), |event| match event {
-                JoinEvent::Added(dot, entry) => {
-                    if visible.get(&dot.replica).copied().unwrap_or(false) {
-                        diff.push_join(Presence::new(dot.clone(), entry.clone()));
+        // The join of the AWORSet, written against the indexed store so that each replica is
+        // looked up once and each change goes to the diff with its topic's number.
+        let (mine, seen) = self.set.parts_mut();
+        if incoming > 64 {
+            mine.reserve_remote(incoming);
+        }
+        let mut changes = DiffBuilder::extend(diff, incoming, mine.topic_numbers());
+        // Removals first: "stored here, seen there, not stored there" was removed there.
+        for (replica, ranges) in context.iter() {
+            let Some(number) = mine.find_replica(replica) else {
+                continue;
+            };
+            let held = mine.held(number);
+            if held == 0 {
+                continue;
+            }
+            let theirs = store.of_replica(replica);
+            let kept_there =
+                |counter: u64| theirs.is_some_and(|entries| entries.get(counter).is_some());
+            let removed: Vec<u64> = if ranges.len() <= held as u64 {
+                ranges
+                    .counters()
+                    .filter(|&counter| mine.holds(number, counter) && !kept_there(counter))
+                    .collect()
+            } else {
+                mine.counters_at(number)
+                    .into_iter()
+                    .filter(|&counter| ranges.contains(counter) && !kept_there(counter))
+                    .collect()
+            };
+            let visible = shown(replica) == Some(true);
+            for counter in removed {
+                if let Some((topic, presence)) = mine.remove_at(number, counter) {
+                    if visible {
+                        changes.push_leave(topic, presence);
                     }
                 }
-                JoinEvent::Removed(dot, entry) => {
-                    if visible.get(&dot.replica).copied().unwrap_or(false) {
-                        diff.push_leave(Presence::new(dot, entry));
-                    }
+            }
+        }
+        // Additions: a dot neither stored nor seen here is new.
+        for (replica, entries) in store.into_by_replica() {
+            let visible = shown(&replica) == Some(true);
+            let known = seen.ranges(&replica);
+            let mut number = None;
+            for (counter, entry) in entries {
+                if known.is_some_and(|ranges| ranges.contains(counter)) {
+                    continue;
                 }
-            });
-        diff
+                let number = *number.get_or_insert_with(|| mine.replica_number(&replica));
+                if mine.holds(number, counter) {
+                    continue;
+                }
+                if let Some((topic, presence)) = mine.insert_at(number, counter, entry, visible) {
+                    changes.push_join(topic, presence);
+                }
+            }
+        }
+        seen.join(&context);
+        changes.finish()
     }
 
     /// Decides whether to accept a remote replica's part of a delta, superseding an older
@@ -389,11 +455,17 @@ impl PresenceState {
             .map(|r| (r.current.clone(), r.status))
         {
             let (old_id, old_status) = old;
-            let purged = self.set.store_mut().purge_replica(&old_id);
+            let store = self.set.store_mut();
             if old_status == ReplicaStatus::Up {
-                for presence in purged {
-                    diff.push_leave(presence);
-                }
+                let mut leaves = DiffBuilder::extend(
+                    std::mem::take(diff),
+                    store.count_of_replica(&old_id),
+                    store.topic_numbers(),
+                );
+                store.purge_replica(&old_id, Some(&mut leaves));
+                *diff = leaves.finish();
+            } else {
+                store.purge_replica(&old_id, None);
             }
             self.set.context_mut().remove_replica(&old_id);
         }
@@ -405,7 +477,11 @@ impl PresenceState {
             },
         );
         if status == ReplicaStatus::Down {
-            self.set.store_mut().set_visible(replica, false);
+            // The new incarnation has no entries yet: this only registers it as hidden.
+            let mut nothing = DiffBuilder::new(0, 0);
+            self.set
+                .store_mut()
+                .set_visible(replica, false, &mut nothing);
         }
     }
 

@@ -16,6 +16,7 @@ use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
 use super::dot_index::DotIndex;
 use super::entry::{Body, Entry, Presence};
 use crate::aworset::DotStore;
+use crate::diff::DiffBuilder;
 use crate::dot::Dot;
 use crate::replica::ReplicaId;
 
@@ -132,6 +133,24 @@ fn key_hash(hasher: &DefaultHashBuilder, topic: u32, key: &str) -> u64 {
     hasher.hash_one((topic, key))
 }
 
+/// Whether `stored` is the very text of `name`: true for the shared topic names that entries
+/// and deltas carry, without reading the text.
+fn same_text(stored: &Arc<str>, name: &str) -> bool {
+    std::ptr::eq(stored.as_ptr(), name.as_ptr()) && stored.len() == name.len()
+}
+
+/// A (topic, key) looked up once for a local change, then used both to find the local entry and
+/// to store the new one, so that neither string is hashed twice.
+pub(crate) struct Probe {
+    /// The topic's number, or `NIL` if it is not stored.
+    topic: u32,
+    topic_hash: u64,
+    /// Valid when the topic is stored.
+    key_hash: u64,
+    /// The first slot of the (topic, key) run, or `NIL`.
+    run_head: u32,
+}
+
 impl IndexedStore {
     pub(crate) fn new(local: ReplicaId) -> Self {
         let mut store = IndexedStore {
@@ -198,18 +217,21 @@ impl IndexedStore {
     fn find_topic(&self, name: &str) -> Option<u32> {
         let last = self.last_topic.get();
         if let Some(Some(record)) = self.topics.get(last as usize) {
-            if std::ptr::eq(record.name.as_ptr(), name.as_ptr()) && record.name.len() == name.len()
-            {
+            if same_text(&record.name, name) {
                 return Some(last);
             }
         }
+        self.find_topic_hashed(name, self.hasher.hash_one(name))
+    }
+
+    fn find_topic_hashed(&self, name: &str, hash: u64) -> Option<u32> {
         let topics = &self.topics;
         let found = self
             .topic_index
-            .find(self.hasher.hash_one(name), |&index| {
+            .find(hash, |&index| {
                 topics[index as usize]
                     .as_ref()
-                    .is_some_and(|record| &*record.name == name)
+                    .is_some_and(|record| same_text(&record.name, name) || &*record.name == name)
             })
             .copied();
         if let Some(index) = found {
@@ -222,6 +244,11 @@ impl IndexedStore {
         if let Some(index) = self.find_topic(name) {
             return index;
         }
+        self.new_topic(name, self.hasher.hash_one(&**name))
+    }
+
+    /// Stores a topic known to be absent, whose name hashes to `hash`.
+    fn new_topic(&mut self, name: &Arc<str>, hash: u64) -> u32 {
         let record = TopicRecord {
             name: name.clone(),
             head: NIL,
@@ -240,10 +267,10 @@ impl IndexedStore {
             }
         };
         let (hasher, topics) = (&self.hasher, &self.topics);
-        self.topic_index
-            .insert_unique(hasher.hash_one(&**name), index, |&i| {
-                hasher.hash_one(&*topics[i as usize].as_ref().expect("live topic").name)
-            });
+        self.topic_index.insert_unique(hash, index, |&i| {
+            hasher.hash_one(&*topics[i as usize].as_ref().expect("live topic").name)
+        });
+        self.last_topic.set(index);
         index
     }
 
@@ -266,8 +293,14 @@ impl IndexedStore {
 
     fn presence_of(&self, index: u32) -> Presence {
         let slot = self.slab.get(index);
+        self.presence_with(index, &self.replica(slot.replica).id)
+    }
+
+    /// The presence in slot `index`, whose replica is `id`.
+    fn presence_with(&self, index: u32, id: &ReplicaId) -> Presence {
+        let slot = self.slab.get(index);
         Presence::new(
-            Dot::new(self.replica(slot.replica).id.clone(), slot.counter),
+            Dot::new(id.clone(), slot.counter),
             Entry {
                 topic: self.topic(slot.topic).name.clone(),
                 replaces: self.replaces_of(index),
@@ -282,10 +315,26 @@ impl IndexedStore {
 
     fn insert(&mut self, dot: &Dot, entry: Entry) -> u32 {
         let replica = self.replica_record(&dot.replica);
-        let topic = self.topic_record(&entry.topic);
+        self.insert_into(replica, dot.counter, entry, None)
+    }
+
+    /// Stores `entry` under (`replica`, `counter`), which must not be stored yet. `probe`, when
+    /// given, is the lookup of the entry's topic and key made since the last change.
+    fn insert_into(
+        &mut self,
+        replica: u32,
+        counter: u64,
+        entry: Entry,
+        probe: Option<&Probe>,
+    ) -> u32 {
+        let (topic, known_key) = match probe {
+            Some(probe) if probe.topic != NIL => (probe.topic, Some(probe)),
+            Some(probe) => (self.new_topic(&entry.topic, probe.topic_hash), None),
+            None => (self.topic_record(&entry.topic), None),
+        };
         let index = self.slab.alloc(Slot {
             text: entry.body.text,
-            counter: dot.counter,
+            counter,
             replica,
             topic,
             topic_prev: NIL,
@@ -301,31 +350,40 @@ impl IndexedStore {
         let slab = &self.slab;
         let (key, pid) = (slab.get(index).key(), slab.get(index).pid());
 
-        let hash = key_hash(hasher, topic, key);
-        let run_head = match self.keys.find(hash, |&head| {
-            let other = slab.get(head);
-            other.topic == topic && other.key() == key
-        }) {
-            Some(&head) => head,
+        let (hash, found) = match known_key {
+            Some(probe) => (probe.key_hash, probe.run_head),
             None => {
-                self.keys.insert_unique(hash, index, |&head| {
-                    let other = slab.get(head);
-                    key_hash(hasher, other.topic, other.key())
-                });
-                NIL
+                let hash = key_hash(hasher, topic, key);
+                let found = self
+                    .keys
+                    .find(hash, |&head| {
+                        let other = slab.get(head);
+                        other.topic == topic && other.key() == key
+                    })
+                    .copied()
+                    .unwrap_or(NIL);
+                (hash, found)
             }
         };
+        let run_head = if found == NIL {
+            self.keys.insert_unique(hash, index, |&head| {
+                let other = slab.get(head);
+                key_hash(hasher, other.topic, other.key())
+            });
+            NIL
+        } else {
+            found
+        };
         let old_pid_head = if replica == LOCAL {
+            let hash = hasher.hash_one(pid);
             match self
                 .pids
-                .find_mut(hasher.hash_one(pid), |&head| slab.get(head).pid() == pid)
+                .find_mut(hash, |&head| slab.get(head).pid() == pid)
             {
                 Some(head) => std::mem::replace(head, index),
                 None => {
                     self.pids
-                        .insert_unique(hasher.hash_one(pid), index, |&head| {
-                            hasher.hash_one(slab.get(head).pid())
-                        });
+                        .insert_unique(hash, index, |&head| hasher.hash_one(slab.get(head).pid()));
                     NIL
                 }
             }
@@ -335,7 +393,7 @@ impl IndexedStore {
         let record = self.replicas[replica as usize]
             .as_mut()
             .expect("live replica");
-        record.dots.insert(dot.counter, index);
+        record.dots.insert(counter, index);
         let visible = record.visible;
         if visible {
             self.visible_len += 1;
@@ -374,22 +432,84 @@ impl IndexedStore {
         index
     }
 
-    fn remove_slot(&mut self, index: u32) -> Presence {
-        let presence = self.presence_of(index);
+    /// Looks `topic` and `key` up for a local change.
+    pub(crate) fn probe(&self, topic: &str, key: &str) -> Probe {
+        let topic_hash = self.hasher.hash_one(topic);
+        let Some(topic) = self.find_topic_hashed(topic, topic_hash) else {
+            return Probe {
+                topic: NIL,
+                topic_hash,
+                key_hash: 0,
+                run_head: NIL,
+            };
+        };
+        let hash = key_hash(&self.hasher, topic, key);
+        let slab = &self.slab;
+        let run_head = self
+            .keys
+            .find(hash, |&head| {
+                let other = slab.get(head);
+                other.topic == topic && other.key() == key
+            })
+            .copied()
+            .unwrap_or(NIL);
+        Probe {
+            topic,
+            topic_hash,
+            key_hash: hash,
+            run_head,
+        }
+    }
+
+    /// The shared name of the probed topic, if it is stored.
+    pub(crate) fn probed_topic(&self, probe: &Probe) -> Option<Arc<str>> {
+        (probe.topic != NIL).then(|| self.topic(probe.topic).name.clone())
+    }
+
+    /// The counter of the local entry of the probed (topic, key) with `pid`, if tracked.
+    pub(crate) fn probed_local(&self, probe: &Probe, key: &str, pid: &str) -> Option<u64> {
+        let mut cursor = probe.run_head;
+        while cursor != NIL {
+            let slot = self.slab.get(cursor);
+            if slot.replica == LOCAL && slot.pid() == pid {
+                return Some(slot.counter);
+            }
+            let next = slot.topic_next;
+            cursor = if next != NIL && self.holds_key(next, probe.topic, key) {
+                next
+            } else {
+                NIL
+            };
+        }
+        None
+    }
+
+    /// Stores a new local entry under `counter`; `probe` must be the lookup of its topic and
+    /// key, made since the last change to this store.
+    pub(crate) fn insert_local(&mut self, probe: &Probe, counter: u64, entry: Entry) {
+        self.insert_into(LOCAL, counter, entry, Some(probe));
+    }
+
+    /// Removes the entry in slot `index`; returns its topic's number (which may now be free)
+    /// and the presence, which takes over the slot's text. `unindex` false leaves the replica's
+    /// dot index alone, for a caller that drops the whole index afterwards.
+    fn remove_slot(&mut self, index: u32, unindex: bool) -> (u32, Presence) {
         let hasher = &self.hasher;
-        let slot = self.slab.get(index);
+        let slab = &self.slab;
+        let slot = slab.get(index);
         let (replica, topic, counter) = (slot.replica, slot.topic, slot.counter);
         let (topic_prev, topic_next, pid_next) = (slot.topic_prev, slot.topic_next, slot.pid_next);
+        let key = slot.key();
 
         // The (topic, key) index points at the run's first slot: hand it to the next one.
-        let successor_in_run =
-            topic_next != NIL && self.holds_key(topic_next, topic, presence.key());
         if let Ok(head) = self
             .keys
-            .find_entry(key_hash(hasher, topic, presence.key()), |&head| {
-                head == index
-            })
+            .find_entry(key_hash(hasher, topic, key), |&head| head == index)
         {
+            let successor_in_run = topic_next != NIL && {
+                let next = slab.get(topic_next);
+                next.topic == topic && next.key() == key
+            };
             if successor_in_run {
                 *head.into_mut() = topic_next;
             } else {
@@ -399,12 +519,10 @@ impl IndexedStore {
         // The pid list, for local entries.
         let mut pid_predecessor = NIL;
         if replica == LOCAL {
-            let slab = &self.slab;
+            let pid = slot.pid();
             if let Ok(head) = self
                 .pids
-                .find_entry(hasher.hash_one(presence.pid()), |&head| {
-                    slab.get(head).pid() == presence.pid()
-                })
+                .find_entry(hasher.hash_one(pid), |&head| slab.get(head).pid() == pid)
             {
                 if *head.get() == index {
                     if pid_next == NIL {
@@ -427,11 +545,16 @@ impl IndexedStore {
         let record = self.replicas[replica as usize]
             .as_mut()
             .expect("live replica");
-        record.dots.remove(counter);
-        let visible = record.visible;
-        if !self.replaces.is_empty() {
-            self.replaces.remove(&index);
+        if unindex {
+            record.dots.remove(counter);
         }
+        let visible = record.visible;
+        let id = record.id.clone();
+        let replaces = if self.replaces.is_empty() {
+            0
+        } else {
+            self.replaces.remove(&index).unwrap_or(0)
+        };
 
         // The topic list.
         if topic_prev != NIL {
@@ -454,14 +577,29 @@ impl IndexedStore {
         if visible {
             topic_record.visible -= 1;
         }
-        if topic_record.len == 0 {
-            self.drop_topic(topic);
-        }
-        self.slab.release(index);
-        presence
+        let name = if topic_record.len == 0 {
+            self.drop_topic(topic)
+        } else {
+            topic_record.name.clone()
+        };
+        let slot = self.slab.release(index);
+        let presence = Presence::new(
+            Dot::new(id, counter),
+            Entry {
+                topic: name,
+                replaces,
+                body: Body {
+                    text: slot.text,
+                    key_len: slot.key_len,
+                    pid_len: slot.pid_len,
+                },
+            },
+        );
+        (topic, presence)
     }
 
-    fn drop_topic(&mut self, topic: u32) {
+    /// Forgets an empty topic; returns its name.
+    fn drop_topic(&mut self, topic: u32) -> Arc<str> {
         let record = self.topics[topic as usize].take().expect("live topic");
         if let Ok(found) = self
             .topic_index
@@ -470,6 +608,7 @@ impl IndexedStore {
             found.remove();
         }
         self.topic_free.push(topic);
+        record.name
     }
 
     /// The visible presences of a topic, in the order they were stored.
@@ -574,34 +713,44 @@ impl IndexedStore {
     }
 
     /// Shows or hides every entry of `replica` (registering it if it is new, so that entries
-    /// arriving later get the same visibility); returns the presences whose visibility changed.
-    pub(crate) fn set_visible(&mut self, replica: &ReplicaId, visible: bool) -> Vec<Presence> {
+    /// arriving later get the same visibility); records each presence whose visibility changed
+    /// in `changed`, as a join or a leave, by ascending counter.
+    pub(crate) fn set_visible(
+        &mut self,
+        replica: &ReplicaId,
+        visible: bool,
+        changed: &mut DiffBuilder,
+    ) {
         let index = self.replica_record(replica);
         let record = self.replicas[index as usize]
             .as_mut()
             .expect("live replica");
         if record.visible == visible {
-            return Vec::new();
+            return;
         }
         record.visible = visible;
-        let slots: Vec<u32> = record.dots.slots().collect();
-        let mut changed = Vec::with_capacity(slots.len());
-        for slot in slots {
+        let slots = record.dots.slots_by_counter();
+        let id = record.id.clone();
+        for &slot in &slots {
             let topic = self.slab.get(slot).topic;
-            let topic_record = self.topic_mut(topic);
+            let topic_record = self.topics[topic as usize].as_mut().expect("live topic");
             if visible {
                 topic_record.visible += 1;
             } else {
                 topic_record.visible -= 1;
             }
-            changed.push(self.presence_of(slot));
+            let presence = self.presence_with(slot, &id);
+            if visible {
+                changed.push_join(topic, presence);
+            } else {
+                changed.push_leave(topic, presence);
+            }
         }
         if visible {
-            self.visible_len += changed.len();
+            self.visible_len += slots.len();
         } else {
-            self.visible_len -= changed.len();
+            self.visible_len -= slots.len();
         }
-        changed
     }
 
     /// The shared name of a stored topic, so new entries do not allocate it again.
@@ -610,23 +759,93 @@ impl IndexedStore {
             .map(|index| self.topic(index).name.clone())
     }
 
-    /// Removes every entry of `replica` and forgets it; returns the removed presences.
-    pub(crate) fn purge_replica(&mut self, replica: &ReplicaId) -> Vec<Presence> {
+    /// Removes every entry of `replica` and forgets it; records the removed presences, by
+    /// ascending counter, as leaves in `removed` if given.
+    pub(crate) fn purge_replica(&mut self, replica: &ReplicaId, removed: Option<&mut DiffBuilder>) {
         let Some(&index) = self.replica_index.get(replica) else {
-            return Vec::new();
+            return;
         };
         if index == LOCAL {
-            return Vec::new();
+            return;
         }
-        let slots: Vec<u32> = self.replica(index).dots.slots().collect();
-        let removed = slots
-            .into_iter()
-            .map(|slot| self.remove_slot(slot))
-            .collect();
+        let slots = self.replica(index).dots.slots_by_counter();
+        match removed {
+            Some(removed) => {
+                for slot in slots {
+                    let (topic, presence) = self.remove_slot(slot, false);
+                    removed.push_leave(topic, presence);
+                }
+            }
+            None => {
+                for slot in slots {
+                    self.remove_slot(slot, false);
+                }
+            }
+        }
         self.replicas[index as usize] = None;
         self.replica_free.push(index);
         self.replica_index.remove(replica);
-        removed
+    }
+
+    /// How many topic numbers are in use or free: the bound of the numbers a [`DiffBuilder`]
+    /// sees.
+    pub(crate) fn topic_numbers(&self) -> usize {
+        self.topics.len()
+    }
+
+    /// How many entries of `replica` are stored.
+    pub(crate) fn count_of_replica(&self, replica: &ReplicaId) -> usize {
+        self.replica_index
+            .get(replica)
+            .map_or(0, |&index| self.replica(index).dots.len())
+    }
+
+    /// The number of `replica`'s record, if it has one.
+    pub(crate) fn find_replica(&self, replica: &ReplicaId) -> Option<u32> {
+        self.replica_index.get(replica).copied()
+    }
+
+    /// The number of `replica`'s record, created if it has none.
+    pub(crate) fn replica_number(&mut self, replica: &ReplicaId) -> u32 {
+        self.replica_record(replica)
+    }
+
+    /// How many entries the replica numbered `replica` has stored.
+    pub(crate) fn held(&self, replica: u32) -> usize {
+        self.replica(replica).dots.len()
+    }
+
+    /// Whether the replica numbered `replica` has an entry under `counter`.
+    pub(crate) fn holds(&self, replica: u32, counter: u64) -> bool {
+        self.find_slot(replica, counter).is_some()
+    }
+
+    /// The counters of the stored entries of the replica numbered `replica`.
+    pub(crate) fn counters_at(&self, replica: u32) -> Vec<u64> {
+        self.replica(replica).dots.counters().collect()
+    }
+
+    /// Stores `entry` under (`replica`, `counter`), which must not be stored yet; returns the
+    /// stored presence's topic number and, if `report`, the presence.
+    pub(crate) fn insert_at(
+        &mut self,
+        replica: u32,
+        counter: u64,
+        entry: Entry,
+        report: bool,
+    ) -> Option<(u32, Presence)> {
+        let index = self.insert_into(replica, counter, entry, None);
+        if !report {
+            return None;
+        }
+        let id = self.replica(replica).id.clone();
+        Some((self.slab.get(index).topic, self.presence_with(index, &id)))
+    }
+
+    /// Removes the entry (`replica`, `counter`); returns its topic number and the presence.
+    pub(crate) fn remove_at(&mut self, replica: u32, counter: u64) -> Option<(u32, Presence)> {
+        let index = self.find_slot(replica, counter)?;
+        Some(self.remove_slot(index, true))
     }
 
     /// Visible presences in all topics.
@@ -676,7 +895,7 @@ impl DotStore for IndexedStore {
     fn remove_dot(&mut self, dot: &Dot) -> Option<Entry> {
         let &replica = self.replica_index.get(&dot.replica)?;
         let index = self.find_slot(replica, dot.counter)?;
-        Some(self.remove_slot(index).entry)
+        Some(self.remove_slot(index, true).1.entry)
     }
 
     fn count_of(&self, replica: &ReplicaId) -> usize {
