@@ -165,31 +165,39 @@ impl Diff {
     }
 }
 
-/// Builds a large diff from presences of a store whose topics are numbered: remembers where each
-/// topic number's changes are, so that a bulk change (a full state merged, a replica going down
-/// or removed) hashes each topic name once rather than once per presence.
+/// Builds a diff from presences of a store whose topics are numbered. A large one (a full state
+/// merged, a replica going down or removed) is built at the end: each topic's name is hashed once
+/// rather than once per presence, and each topic's lists are allocated once, at their size.
 ///
 /// Topic numbers may be reused within one operation (a topic emptied by a removal, then a new
 /// one created): a remembered position counts only while its name is the very same allocation as
 /// the presence's topic, which a freed number's new topic cannot be while the diff holds the old.
 pub(crate) struct DiffBuilder {
     diff: Diff,
-    /// Per topic number, its position in `diff` plus one (0: not seen). Empty for small changes,
-    /// which push through the diff's own lookup.
-    positions: Vec<u32>,
+    /// Whether changes are held back until [`finish`](Self::finish).
+    bulk: bool,
+    pending: Vec<(u32, bool, Presence)>,
+    /// Per topic number: how many joins and leaves are pending.
+    counts: Vec<(u32, u32)>,
 }
 
-/// Below this many expected changes, remembering positions by topic number is not worth its
-/// table.
-const BUILDER_FROM: usize = 256;
+/// Below this many expected changes, the diff is built as changes come.
+const BULK_FROM: usize = 256;
 
 impl DiffBuilder {
     /// A builder for about `changes` presences of a store with `topics` topic numbers.
     pub(crate) fn new(changes: usize, topics: usize) -> Self {
+        let bulk = changes >= BULK_FROM;
         DiffBuilder {
             diff: Diff::new(),
-            positions: if changes >= BUILDER_FROM {
-                vec![0; topics]
+            bulk,
+            pending: if bulk {
+                Vec::with_capacity(changes)
+            } else {
+                Vec::new()
+            },
+            counts: if bulk {
+                vec![(0, 0); topics]
             } else {
                 Vec::new()
             },
@@ -203,41 +211,72 @@ impl DiffBuilder {
         builder
     }
 
-    fn changes_of(&mut self, topic: u32, presence: &Presence) -> &mut TopicDiff {
-        if self.positions.is_empty() {
-            return self.diff.topic_mut(&presence.entry.topic);
+    fn push(&mut self, topic: u32, join: bool, presence: Presence) {
+        if !self.bulk {
+            let changes = self.diff.topic_mut(&presence.entry.topic);
+            if join {
+                changes.joins.push(presence);
+            } else {
+                changes.leaves.push(presence);
+            }
+            return;
         }
         let at = topic as usize;
-        if at >= self.positions.len() {
-            self.positions.resize(at + 1, 0);
+        if at >= self.counts.len() {
+            self.counts.resize(at + 1, (0, 0));
         }
-        let remembered = self.positions[at] as usize;
-        let position = match remembered.checked_sub(1) {
-            Some(position) if Arc::ptr_eq(&self.diff.topics[position].0, &presence.entry.topic) => {
-                position
-            }
-            _ => {
-                let position = self.diff.topic_position(&presence.entry.topic);
-                self.positions[at] = position as u32 + 1;
-                position
-            }
-        };
-        &mut self.diff.topics[position].1
+        if join {
+            self.counts[at].0 += 1;
+        } else {
+            self.counts[at].1 += 1;
+        }
+        self.pending.push((topic, join, presence));
     }
 
     /// Records that `presence`, of the topic numbered `topic`, became visible.
     pub(crate) fn push_join(&mut self, topic: u32, presence: Presence) {
-        self.changes_of(topic, &presence).joins.push(presence);
+        self.push(topic, true, presence);
     }
 
     /// Records that `presence`, of the topic numbered `topic`, stopped being visible.
     pub(crate) fn push_leave(&mut self, topic: u32, presence: Presence) {
-        self.changes_of(topic, &presence).leaves.push(presence);
+        self.push(topic, false, presence);
     }
 
     /// The diff built.
     pub(crate) fn finish(self) -> Diff {
-        self.diff
+        let DiffBuilder {
+            mut diff,
+            pending,
+            counts,
+            ..
+        } = self;
+        // Per topic number, its position in `diff` plus one (0: not placed yet).
+        let mut positions = vec![0u32; counts.len()];
+        for (topic, join, presence) in pending {
+            let at = topic as usize;
+            let position = match (positions[at] as usize).checked_sub(1) {
+                Some(position) if Arc::ptr_eq(&diff.topics[position].0, &presence.entry.topic) => {
+                    position
+                }
+                _ => {
+                    let position = diff.topic_position(&presence.entry.topic);
+                    positions[at] = position as u32 + 1;
+                    let (joins, leaves) = counts[at];
+                    let changes = &mut diff.topics[position].1;
+                    changes.joins.reserve(joins as usize);
+                    changes.leaves.reserve(leaves as usize);
+                    position
+                }
+            };
+            let changes = &mut diff.topics[position].1;
+            if join {
+                changes.joins.push(presence);
+            } else {
+                changes.leaves.push(presence);
+            }
+        }
+        diff
     }
 }
 

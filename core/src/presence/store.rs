@@ -911,3 +911,67 @@ impl DotStore for IndexedStore {
         self.replica(index).dots.counters().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::meta::Meta;
+    use crate::presence::{Delta, PresenceState};
+    use crate::replica::ReplicaId;
+
+    #[test]
+    fn a_bulk_merge_keeps_a_freed_topic_number_apart_from_its_new_topic() {
+        let mut source = PresenceState::new(ReplicaId::new("source", 1));
+        let mut peer = PresenceState::new(ReplicaId::new("peer", 1));
+        let pids: Vec<String> = (0..300).map(|i| format!("p{i}")).collect();
+        for pid in &pids {
+            source.track("old", pid, pid, &Meta::empty()).unwrap();
+        }
+        peer.merge(source.full_state(None));
+        assert_eq!(peer.topic_len("old"), 300);
+
+        // One delta empties "old" (freeing its number) and fills "new", which reuses it.
+        let mut delta = Delta::new();
+        for pid in &pids {
+            delta = delta.merged(source.untrack("old", pid, pid).delta);
+        }
+        for pid in &pids {
+            let tracked = source.track("new", pid, pid, &Meta::empty()).unwrap();
+            delta = delta.merged(tracked.delta);
+        }
+        let diff = peer.merge(delta);
+
+        let old = diff.topic("old").expect("leaves of old");
+        assert_eq!((old.joins.len(), old.leaves.len()), (0, 300));
+        assert!(old.leaves.iter().all(|p| p.topic() == "old"));
+        let new = diff.topic("new").expect("joins of new");
+        assert_eq!((new.joins.len(), new.leaves.len()), (300, 0));
+        assert!(new.joins.iter().all(|p| p.topic() == "new"));
+        assert_eq!(peer.topic_len("old"), 0);
+        assert_eq!(peer.topic_len("new"), 300);
+    }
+
+    #[test]
+    fn bulk_liveness_changes_report_every_presence_by_counter() {
+        let owner = ReplicaId::new("owner", 1);
+        let mut source = PresenceState::new(owner.clone());
+        for i in 0..600 {
+            let pid = format!("p{i}");
+            source
+                .track(&format!("room:{}", i % 7), "k", &pid, &Meta::empty())
+                .unwrap();
+        }
+        let mut peer = PresenceState::new(ReplicaId::new("peer", 1));
+        peer.merge(source.full_state(None));
+        let down = peer.replica_down(&owner).unwrap();
+        assert_eq!(down.leaves().count(), 600);
+        assert_eq!(peer.len(), 0);
+        for (_, changes) in down.topics() {
+            assert!(changes.leaves.is_sorted_by_key(|p| p.dot().counter));
+        }
+        let up = peer.replica_up(&owner).unwrap();
+        assert_eq!(up.joins().count(), 600);
+        let removed = peer.remove_replica(&owner).unwrap();
+        assert_eq!(removed.leaves().count(), 600);
+        assert_eq!((peer.len(), peer.stored_len()), (0, 0));
+    }
+}
