@@ -3,6 +3,8 @@
 //!
 //! `cargo run --release -p beryl-core --example profile_w1`
 //!
+//! With a number N as argument, runs W1 alone N times.
+//!
 //! Each workload runs in its own never-inlined function, dropping what the benchmark drops inside
 //! its timed part, so that instruction counts per workload can be read from a callgrind profile:
 //!
@@ -53,6 +55,17 @@ fn w5_remove(state: &mut PresenceState, replica: &ReplicaId) -> usize {
 
 fn main() {
     let inputs = workloads::inputs(0..PRESENCES).rows;
+    if let Some(rounds) = std::env::args().nth(1) {
+        // `profile_w1 N`: W1 alone, N times, for a profile of tracks only.
+        let rounds: usize = rounds.parse().expect("a number of rounds");
+        for _ in 0..rounds {
+            let mut local = PresenceState::new(ReplicaId::new("w1", 1));
+            let started = Instant::now();
+            w1_track(&mut local, &inputs);
+            println!("W1 track 100k: {:?}", started.elapsed());
+        }
+        return;
+    }
     let mut local = PresenceState::new(ReplicaId::new("w1", 1));
     let started = Instant::now();
     w1_track(&mut local, &inputs);

@@ -153,9 +153,7 @@ impl PresenceState {
         let counter = self.local_counter() + 1;
         let dot = Dot::new(self.local.clone(), counter);
         self.set.context_mut().insert(&dot);
-        self.set
-            .store_mut()
-            .insert_local(&probe, counter, entry.clone());
+        self.set.store_mut().insert_local(&probe, counter, &entry);
         let phx_ref = dot.phx_ref();
         let delta = Delta::single(dot.clone(), entry.clone());
         Ok(Tracked {

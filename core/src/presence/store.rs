@@ -37,6 +37,13 @@ struct Slot {
 }
 
 impl Slot {
+    /// Whether the key is `key`; the lengths, kept in the slot, are compared before the text.
+    fn has_key(&self, key: &str) -> bool {
+        usize::from(self.key_len) == key.len() && self.key() == key
+    }
+    fn has_pid(&self, pid: &str) -> bool {
+        usize::from(self.pid_len) == pid.len() && self.pid() == pid
+    }
     fn key(&self) -> &str {
         &self.text[..usize::from(self.key_len)]
     }
@@ -131,6 +138,19 @@ const LOCAL: u32 = 0;
 
 fn key_hash(hasher: &DefaultHashBuilder, topic: u32, key: &str) -> u64 {
     hasher.hash_one((topic, key))
+}
+
+/// Moves a full table of slot numbers to one twice its size. The table's own growth would
+/// rehash its slots in bucket order, reading slots and their texts all over memory; visiting them
+/// in slot order reads both mostly forwards, as they were allocated.
+fn grow_in_slab_order(table: &mut HashTable<u32>, slab: &Slab, hash: impl Fn(&Slot) -> u64) {
+    let mut slots: Vec<u32> = table.iter().copied().collect();
+    slots.sort_unstable();
+    let mut grown = HashTable::with_capacity((2 * slots.len()).max(8));
+    for index in slots {
+        grown.insert_unique(hash(slab.get(index)), index, |&other| hash(slab.get(other)));
+    }
+    *table = grown;
 }
 
 /// Whether `stored` is the very text of `name`: true for the shared topic names that entries
@@ -315,7 +335,12 @@ impl IndexedStore {
 
     fn insert(&mut self, dot: &Dot, entry: Entry) -> u32 {
         let replica = self.replica_record(&dot.replica);
-        self.insert_into(replica, dot.counter, entry, None)
+        let Entry {
+            topic,
+            replaces,
+            body,
+        } = entry;
+        self.insert_into(replica, dot.counter, (&topic, body, replaces), None)
     }
 
     /// Stores `entry` under (`replica`, `counter`), which must not be stored yet. `probe`, when
@@ -324,27 +349,27 @@ impl IndexedStore {
         &mut self,
         replica: u32,
         counter: u64,
-        entry: Entry,
+        (topic_name, body, replaces): (&Arc<str>, Body, u64),
         probe: Option<&Probe>,
     ) -> u32 {
         let (topic, known_key) = match probe {
             Some(probe) if probe.topic != NIL => (probe.topic, Some(probe)),
-            Some(probe) => (self.new_topic(&entry.topic, probe.topic_hash), None),
-            None => (self.topic_record(&entry.topic), None),
+            Some(probe) => (self.new_topic(topic_name, probe.topic_hash), None),
+            None => (self.topic_record(topic_name), None),
         };
         let index = self.slab.alloc(Slot {
-            text: entry.body.text,
+            text: body.text,
             counter,
             replica,
             topic,
             topic_prev: NIL,
             topic_next: NIL,
             pid_next: NIL,
-            key_len: entry.body.key_len,
-            pid_len: entry.body.pid_len,
+            key_len: body.key_len,
+            pid_len: body.pid_len,
         });
-        if entry.replaces != 0 {
-            self.replaces.insert(index, entry.replaces);
+        if replaces != 0 {
+            self.replaces.insert(index, replaces);
         }
         let hasher = &self.hasher;
         let slab = &self.slab;
@@ -358,7 +383,7 @@ impl IndexedStore {
                     .keys
                     .find(hash, |&head| {
                         let other = slab.get(head);
-                        other.topic == topic && other.key() == key
+                        other.topic == topic && other.has_key(key)
                     })
                     .copied()
                     .unwrap_or(NIL);
@@ -366,6 +391,11 @@ impl IndexedStore {
             }
         };
         let run_head = if found == NIL {
+            if self.keys.len() == self.keys.capacity() {
+                grow_in_slab_order(&mut self.keys, slab, |slot| {
+                    key_hash(hasher, slot.topic, slot.key())
+                });
+            }
             self.keys.insert_unique(hash, index, |&head| {
                 let other = slab.get(head);
                 key_hash(hasher, other.topic, other.key())
@@ -378,10 +408,15 @@ impl IndexedStore {
             let hash = hasher.hash_one(pid);
             match self
                 .pids
-                .find_mut(hash, |&head| slab.get(head).pid() == pid)
+                .find_mut(hash, |&head| slab.get(head).has_pid(pid))
             {
                 Some(head) => std::mem::replace(head, index),
                 None => {
+                    if self.pids.len() == self.pids.capacity() {
+                        grow_in_slab_order(&mut self.pids, slab, |slot| {
+                            hasher.hash_one(slot.pid())
+                        });
+                    }
                     self.pids
                         .insert_unique(hash, index, |&head| hasher.hash_one(slab.get(head).pid()));
                     NIL
@@ -449,7 +484,7 @@ impl IndexedStore {
             .keys
             .find(hash, |&head| {
                 let other = slab.get(head);
-                other.topic == topic && other.key() == key
+                other.topic == topic && other.has_key(key)
             })
             .copied()
             .unwrap_or(NIL);
@@ -471,7 +506,7 @@ impl IndexedStore {
         let mut cursor = probe.run_head;
         while cursor != NIL {
             let slot = self.slab.get(cursor);
-            if slot.replica == LOCAL && slot.pid() == pid {
+            if slot.replica == LOCAL && slot.has_pid(pid) {
                 return Some(slot.counter);
             }
             let next = slot.topic_next;
@@ -486,8 +521,10 @@ impl IndexedStore {
 
     /// Stores a new local entry under `counter`; `probe` must be the lookup of its topic and
     /// key, made since the last change to this store.
-    pub(crate) fn insert_local(&mut self, probe: &Probe, counter: u64, entry: Entry) {
-        self.insert_into(LOCAL, counter, entry, Some(probe));
+    pub(crate) fn insert_local(&mut self, probe: &Probe, counter: u64, entry: &Entry) {
+        // Only the text is shared with the store: the topic is the probed one.
+        let parts = (&entry.topic, entry.body.clone(), entry.replaces);
+        self.insert_into(LOCAL, counter, parts, Some(probe));
     }
 
     /// Removes the entry in slot `index`; returns its topic's number (which may now be free)
@@ -522,7 +559,7 @@ impl IndexedStore {
             let pid = slot.pid();
             if let Ok(head) = self
                 .pids
-                .find_entry(hasher.hash_one(pid), |&head| slab.get(head).pid() == pid)
+                .find_entry(hasher.hash_one(pid), |&head| slab.get(head).has_pid(pid))
             {
                 if *head.get() == index {
                     if pid_next == NIL {
@@ -647,7 +684,7 @@ impl IndexedStore {
             .keys
             .find(key_hash(&self.hasher, topic, key), |&head| {
                 let other = slab.get(head);
-                other.topic == topic && other.key() == key
+                other.topic == topic && other.has_key(key)
             })?;
         Some((topic, head))
     }
@@ -683,7 +720,7 @@ impl IndexedStore {
     pub(crate) fn find_local(&self, topic: &str, key: &str, pid: &str) -> Option<u64> {
         self.run(topic, key)
             .map(|index| self.slab.get(index))
-            .find(|slot| slot.replica == LOCAL && slot.pid() == pid)
+            .find(|slot| slot.replica == LOCAL && slot.has_pid(pid))
             .map(|slot| slot.counter)
     }
 
@@ -691,7 +728,7 @@ impl IndexedStore {
     pub(crate) fn local_counters_of_pid(&self, pid: &str) -> Vec<u64> {
         let slab = &self.slab;
         let Some(&head) = self.pids.find(self.hasher.hash_one(pid), |&head| {
-            slab.get(head).pid() == pid
+            slab.get(head).has_pid(pid)
         }) else {
             return Vec::new();
         };
@@ -834,7 +871,12 @@ impl IndexedStore {
         entry: Entry,
         report: bool,
     ) -> Option<(u32, Presence)> {
-        let index = self.insert_into(replica, counter, entry, None);
+        let Entry {
+            topic,
+            replaces,
+            body,
+        } = entry;
+        let index = self.insert_into(replica, counter, (&topic, body, replaces), None);
         if !report {
             return None;
         }
