@@ -236,18 +236,12 @@ impl PresenceState {
     /// The visible presences of `topic`, grouped by key (keys in order), each key's presences
     /// ordered by dot. Costs O(size of the result).
     pub fn list(&self, topic: &str) -> Vec<KeyPresences> {
-        let mut presences = self.set.store().list(topic);
-        presences.sort_unstable_by(|a, b| a.key().cmp(b.key()).then_with(|| a.dot.cmp(&b.dot)));
-        let mut groups: Vec<KeyPresences> = Vec::new();
-        for presence in presences {
-            match groups.last_mut() {
-                Some(group) if group.key() == presence.key() => group.presences.push(presence),
-                _ => groups.push(KeyPresences {
-                    presences: vec![presence],
-                }),
-            }
-        }
-        groups
+        self.set
+            .store()
+            .list_by_key(topic)
+            .into_iter()
+            .map(|presences| KeyPresences { presences })
+            .collect()
     }
 
     /// The visible presences of `key` in `topic`, ordered by dot. Costs O(size of the result).

@@ -648,20 +648,51 @@ impl IndexedStore {
         record.name
     }
 
-    /// The visible presences of a topic, in the order they were stored.
-    pub(crate) fn list(&self, topic: &str) -> Vec<Presence> {
+    /// The visible presences of a topic grouped by key, keys in order, each key's presences
+    /// ordered by dot. A key's entries are one run of the topic's list, so the runs are sorted
+    /// rather than the presences, and each group is allocated at its size.
+    pub(crate) fn list_by_key(&self, topic: &str) -> Vec<Vec<Presence>> {
         let Some(topic) = self.find_topic(topic) else {
             return Vec::new();
         };
         let record = self.topic(topic);
-        let mut out = Vec::with_capacity(record.visible as usize);
+        // (key, first slot, slots in the run, visible ones)
+        let mut runs: Vec<(&str, u32, u32, u32)> = Vec::new();
         let mut cursor = record.head;
         while cursor != NIL {
             let slot = self.slab.get(cursor);
-            if self.replica(slot.replica).visible {
-                out.push(self.presence_of(cursor));
+            let visible = u32::from(self.replica(slot.replica).visible);
+            match runs.last_mut() {
+                Some(run) if slot.has_key(run.0) => {
+                    run.2 += 1;
+                    run.3 += visible;
+                }
+                _ => runs.push((slot.key(), cursor, 1, visible)),
             }
             cursor = slot.topic_next;
+        }
+        runs.retain(|run| run.3 > 0);
+        runs.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut out: Vec<Vec<Presence>> = Vec::with_capacity(runs.len());
+        let mut previous = None;
+        for (key, first, len, visible) in runs {
+            let mut cursor = first;
+            let same_key = previous == Some(key);
+            if !same_key {
+                out.push(Vec::with_capacity(visible as usize));
+            }
+            let group = out.last_mut().expect("a group");
+            for _ in 0..len {
+                let slot = self.slab.get(cursor);
+                if self.replica(slot.replica).visible {
+                    group.push(self.presence_of(cursor));
+                }
+                cursor = slot.topic_next;
+            }
+            if group.len() > 1 {
+                group.sort_unstable_by(|a, b| a.dot.cmp(&b.dot));
+            }
+            previous = Some(key);
         }
         out
     }
@@ -990,6 +1021,64 @@ mod tests {
         assert!(new.joins.iter().all(|p| p.topic() == "new"));
         assert_eq!(peer.topic_len("old"), 0);
         assert_eq!(peer.topic_len("new"), 300);
+    }
+
+    fn listing(state: &PresenceState) -> Vec<(String, Vec<String>)> {
+        state
+            .list("room")
+            .into_iter()
+            .map(|group| {
+                let refs = group.presences().iter().map(|p| p.phx_ref().to_string());
+                (group.key().to_owned(), refs.collect())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_listing_groups_keys_in_order_and_orders_each_key_by_dot() {
+        let remote = ReplicaId::new("a-remote", 1);
+        let mut other = PresenceState::new(remote.clone());
+        let mut state = PresenceState::new(ReplicaId::new("local", 1));
+        for (i, key) in ["carol", "alice", "bob", "alice", "carol"]
+            .iter()
+            .enumerate()
+        {
+            let pid = format!("p{i}");
+            state.track("room", key, &pid, &Meta::empty()).unwrap();
+            state.merge(
+                other
+                    .track("room", key, &pid, &Meta::empty())
+                    .unwrap()
+                    .delta,
+            );
+        }
+        state.untrack("room", "carol", "p0");
+        let mut expected: Vec<(String, Vec<(crate::dot::Dot, String)>)> = Vec::new();
+        for key in ["alice", "bob", "carol"] {
+            let mut presences: Vec<_> = state
+                .get_by_key("room", key)
+                .iter()
+                .map(|p| (p.dot().clone(), p.phx_ref().to_string()))
+                .collect();
+            presences.sort();
+            expected.push((key.to_owned(), presences));
+        }
+        let expected: Vec<(String, Vec<String>)> = expected
+            .into_iter()
+            .map(|(key, presences)| (key, presences.into_iter().map(|(_, r)| r).collect()))
+            .collect();
+        assert_eq!(listing(&state), expected);
+        assert_eq!(expected[0].1.len(), 4, "alice: two pids on two replicas");
+        assert_eq!(expected[2].1.len(), 3, "carol: one pid untracked here");
+
+        state.replica_down(&remote).unwrap();
+        let local_only: Vec<usize> = listing(&state).iter().map(|(_, r)| r.len()).collect();
+        assert_eq!(local_only, vec![2, 1, 1]);
+        other.untrack_all("p2");
+        state.remove_replica(&remote).unwrap();
+        state.untrack_all("p2");
+        let keys: Vec<String> = listing(&state).into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, vec!["alice".to_owned(), "carol".to_owned()]);
     }
 
     #[test]
