@@ -36,7 +36,9 @@ const INDEX_FROM: usize = 8;
 #[derive(Clone, Default)]
 pub struct Diff {
     topics: SmallVec<[(Arc<str>, TopicDiff); 1]>,
-    index: HashMap<Arc<str>, usize>,
+    /// Boxed and made on first use: most diffs (one change) never need it, and it would
+    /// otherwise add its hasher's setup and size to every diff.
+    index: Option<Box<HashMap<Arc<str>, usize>>>,
 }
 
 impl Diff {
@@ -62,7 +64,7 @@ impl Diff {
         ));
         Diff {
             topics,
-            index: HashMap::new(),
+            index: None,
         }
     }
 
@@ -84,11 +86,14 @@ impl Diff {
                     self.topics.push((topic.clone(), TopicDiff::default()));
                     let position = self.topics.len() - 1;
                     if position == INDEX_FROM {
+                        let index = self.index.get_or_insert_default();
                         for (at, (name, _)) in self.topics.iter().enumerate() {
-                            self.index.insert(name.clone(), at);
+                            index.insert(name.clone(), at);
                         }
                     } else if position > INDEX_FROM {
-                        self.index.insert(topic.clone(), position);
+                        self.index
+                            .get_or_insert_default()
+                            .insert(topic.clone(), position);
                     }
                     position
                 }
@@ -101,7 +106,7 @@ impl Diff {
         if self.topics.len() <= INDEX_FROM {
             self.topics.iter().position(|(name, _)| &**name == topic)
         } else {
-            self.index.get(topic).copied()
+            self.index.as_ref()?.get(topic).copied()
         }
     }
 

@@ -144,11 +144,18 @@ fn key_hash(hasher: &DefaultHashBuilder, topic: u32, key: &str) -> u64 {
 /// rehash its slots in bucket order, reading slots and their texts all over memory; visiting them
 /// in slot order reads both mostly forwards, as they were allocated.
 fn grow_in_slab_order(table: &mut HashTable<u32>, slab: &Slab, hash: impl Fn(&Slot) -> u64) {
-    let mut slots: Vec<u32> = table.iter().copied().collect();
-    slots.sort_unstable();
-    let mut grown = HashTable::with_capacity((2 * slots.len()).max(8));
-    for index in slots {
-        grown.insert_unique(hash(slab.get(index)), index, |&other| hash(slab.get(other)));
+    // A bitmap of the slots in the table puts them in order for a bit per slot of the slab.
+    let mut present = vec![0u64; (slab.chunks.len() * CHUNK).div_ceil(64)];
+    for &index in table.iter() {
+        present[index as usize / 64] |= 1 << (index % 64);
+    }
+    let mut grown = HashTable::with_capacity((2 * table.len()).max(8));
+    for (word_index, mut word) in present.into_iter().enumerate() {
+        while word != 0 {
+            let index = (word_index * 64) as u32 + word.trailing_zeros();
+            word &= word - 1;
+            grown.insert_unique(hash(slab.get(index)), index, |&other| hash(slab.get(other)));
+        }
     }
     *table = grown;
 }
