@@ -4,7 +4,8 @@
 //! [`facade::StateFacade`], which speaks JSON text and typed errors and runs natively too. The
 //! package's JS wrapper (in `pkg-template/`) turns the JSON into plain objects, the error names
 //! into `BerylError` subclasses, and calls diff handlers only after a call has returned, so a
-//! handler may call back into the same state.
+//! handler may call back into the same state. [`sync`] exposes the replication engine the same
+//! way, for hosts that replicate like the native servers.
 
 pub mod args;
 pub mod bindings;
@@ -12,3 +13,4 @@ pub mod error;
 pub mod facade;
 pub mod json;
 pub mod messages;
+pub mod sync;

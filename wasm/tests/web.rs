@@ -4,7 +4,8 @@
 #![cfg(target_arch = "wasm32")]
 
 use beryl_wasm::bindings::{RawPresenceState, incarnation_from_parts};
-use js_sys::{Error, Reflect, Uint8Array};
+use beryl_wasm::sync::RawSyncEngine;
+use js_sys::{Array, Error, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
 
@@ -63,4 +64,59 @@ fn incarnations_from_parts_are_decimal_strings_beyond_two_to_the_53() {
         incarnation,
         ((1_700_000_000_000u64 << 16) | 65_535).to_string()
     );
+}
+
+#[wasm_bindgen_test]
+fn a_sync_engine_hands_out_transmits_as_arrays_and_refuses_bad_input() {
+    let config = r#"{"broadcastIntervalMs":100,"downPeriodMs":1000}"#;
+    let mut a = RawSyncEngine::new("node-a", "7", config, "", 0.0).unwrap();
+    let mut b = RawSyncEngine::new("node-b", "9", config, "", 0.0).unwrap();
+    let announce: Array = a.poll_transmit(false).dyn_into().expect("[to, message]");
+    assert!(
+        announce.get(0).is_null(),
+        "the first heartbeat is a broadcast"
+    );
+    let bytes: Uint8Array = announce
+        .get(1)
+        .dyn_into()
+        .expect("binary messages are Uint8Arrays");
+    b.receive_binary(0.0, &bytes.to_vec()).unwrap();
+    let own: Array = b.poll_transmit(true).dyn_into().unwrap();
+    assert!(own.get(0).is_null());
+    assert!(own.get(1).as_string().unwrap().contains("\"heartbeat\""));
+    assert!(
+        b.poll_transmit(true).is_undefined(),
+        "a has nothing b lacks"
+    );
+
+    a.track("room", "alice", "p1", "{}").unwrap();
+    a.tick(100.0).unwrap();
+    while let Some(event) = a.poll_event() {
+        assert!(event.starts_with("{\"type\":\"diff\""));
+    }
+    let mut sent = 0;
+    loop {
+        let next = a.poll_transmit(false);
+        if next.is_undefined() {
+            break;
+        }
+        let next: Array = next.dyn_into().unwrap();
+        let bytes: Uint8Array = next.get(1).dyn_into().unwrap();
+        b.receive_binary(100.0, &bytes.to_vec()).unwrap();
+        sent += 1;
+    }
+    assert!(sent > 0);
+    assert_eq!(b.size(), 1.0);
+
+    let decode = b.receive_binary(100.0, &[0xb7, 0x52, 0x01]).unwrap_err();
+    assert_eq!(error_name(decode), "BerylDecodeError");
+    let time = b.tick(f64::NAN).unwrap_err();
+    assert_eq!(error_name(time), "BerylInvalidArgumentError");
+    let bad = RawSyncEngine::new("x", "1", r#"{"downPeriodMs":1}"#, "", 0.0)
+        .err()
+        .unwrap();
+    assert_eq!(error_name(bad), "BerylInvalidArgumentError");
+    assert_eq!(b.size(), 1.0);
+    b.stop();
+    assert!(b.next_timeout().is_none());
 }
