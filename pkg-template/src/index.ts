@@ -1,5 +1,6 @@
 /** What every runtime entry exports. */
 export { JsonText, PresenceState, incarnationFrom, newIncarnation } from "./state.js";
+export { SyncNode } from "./sync.js";
 export {
   AlreadyTrackedError,
   BerylError,

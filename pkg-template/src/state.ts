@@ -21,14 +21,15 @@ import type {
  * The JSON text each diff was parsed from, so `encodeDiff` can hand the metas back exactly as
  * they were tracked (a diff built by hand is serialised with `JSON.stringify` instead).
  */
-const diffText = new WeakMap<object, string>();
+export const diffText = new WeakMap<object, string>();
 
 /** Symbol.dispose where the runtime has it, the well-known fallback TypeScript uses otherwise. */
-const disposeSymbol: typeof Symbol.dispose =
+export const disposeSymbol: typeof Symbol.dispose =
   (Symbol as { dispose?: typeof Symbol.dispose }).dispose ??
   (Symbol.for("Symbol.dispose") as typeof Symbol.dispose);
 
-function call<T>(action: () => T): T {
+/** Runs a wasm call, turning what it throws into the matching `BerylError`. */
+export function call<T>(action: () => T): T {
   try {
     return action();
   } catch (error) {
@@ -57,14 +58,14 @@ export function incarnationFrom(unixMillis: number, random: number): string {
   return call(() => incarnationFromParts(unixMillis, random));
 }
 
-function requireString(what: string, value: unknown): string {
+export function requireString(what: string, value: unknown): string {
   if (typeof value !== "string") {
     throw new UsageError("invalid_argument", `${what} must be a string, got ${typeof value}`);
   }
   return value;
 }
 
-function checkStrings(...values: unknown[]): void {
+export function checkStrings(...values: unknown[]): void {
   for (const value of values) {
     if (typeof value !== "string") {
       throw new UsageError(
@@ -75,7 +76,7 @@ function checkStrings(...values: unknown[]): void {
   }
 }
 
-function requireReplica(value: unknown): ReplicaId {
+export function requireReplica(value: unknown): ReplicaId {
   const replica = value as Partial<ReplicaId> | null | undefined;
   if (
     typeof replica !== "object" ||
@@ -102,7 +103,7 @@ export class JsonText {
   }
 }
 
-function metaText(meta: unknown): string {
+export function metaText(meta: unknown): string {
   if (meta === undefined) {
     return "{}";
   }
@@ -126,7 +127,7 @@ function metaText(meta: unknown): string {
   return text ?? "{}";
 }
 
-function messageInput(message: unknown): EncodedMessage {
+export function messageInput(message: unknown): EncodedMessage {
   if (typeof message === "string" || message instanceof Uint8Array) {
     return message;
   }
@@ -142,7 +143,7 @@ function messageInput(message: unknown): EncodedMessage {
   );
 }
 
-function wantsJson(format: unknown): boolean {
+export function wantsJson(format: unknown): boolean {
   if (format === undefined || format === "binary") {
     return false;
   }

@@ -96,3 +96,81 @@ export type EncodedMessage = Uint8Array | string;
 
 /** Called with every non-empty diff a state produces, after the call that produced it returned. */
 export type DiffHandler<M extends object = JsonObject> = (diff: Diff<M>) => void;
+
+/**
+ * Timing and size settings of a `SyncNode`; missing fields keep the defaults, which are those
+ * of the native servers. Times are milliseconds. Settings that cannot work together (a down
+ * period shorter than two heartbeat periods, a permanent-down period shorter than the down
+ * period) are refused with a `UsageError`.
+ */
+export interface SyncConfig {
+  /** How often local changes go out, as one delta per interval (default 1500). */
+  broadcastIntervalMs?: number;
+  /** With nothing to send, a heartbeat goes out every this many intervals (default 1). */
+  heartbeatEvery?: number;
+  /** A peer silent this long is marked down and its presences hidden (default 30000). */
+  downPeriodMs?: number;
+  /** A peer silent this long is removed for good (default 1200000, 20 minutes). */
+  permanentDownPeriodMs?: number;
+  /** Shortest time between two state requests, or two replies, to one peer (default 3000). */
+  repairBackoffMs?: number;
+  /** How many recent own changes (in dots) are kept to catch a peer up (default 4096). */
+  catchUpLimit?: number;
+  /** The most out-of-order ranges a repair may carry before a full one is sent (default 10000). */
+  repairRangeLimit?: number;
+}
+
+/** Options of `new SyncNode(name, options)`. */
+export interface SyncNodeOptions {
+  /** The time now, in milliseconds, on the clock every later call will use. */
+  now: number;
+  /**
+   * The incarnation, as a decimal string of a 64-bit integer; a restarted node must use a
+   * larger one. Default: `Date.now()` and 16 random bits, drawn when the node is created.
+   */
+  incarnation?: string;
+  config?: SyncConfig;
+  limits?: Limits;
+}
+
+/** A message a `SyncNode` wants sent, in binary. */
+export interface BinaryTransmit {
+  /** The name of the one replica it is for; `null` for every peer. */
+  readonly to: string | null;
+  readonly bytes: Uint8Array;
+}
+
+/** A message a `SyncNode` wants sent, as JSON text. */
+export interface JsonTransmit {
+  /** The name of the one replica it is for; `null` for every peer. */
+  readonly to: string | null;
+  readonly text: string;
+}
+
+/** Presences became visible or invisible (a local change, a merge, or a peer's liveness). */
+export interface DiffEvent<M extends object = JsonObject> {
+  readonly type: "diff";
+  readonly diff: Diff<M>;
+}
+
+/**
+ * This node's verdict about a peer changed: `down` (silent for the down period), `up` (heard
+ * again), `removed` (gone for good: goodbye, permanent-down period, newer incarnation).
+ */
+export interface PeerEvent {
+  readonly type: "peer";
+  readonly replica: ReplicaId;
+  readonly status: ReplicaStatus;
+}
+
+/** What `SyncNode.pollEvent` reports, in the order it happened. */
+export type SyncEvent<M extends object = JsonObject> = DiffEvent<M> | PeerEvent;
+
+/** A peer a `SyncNode` knows. */
+export interface PeerInfo {
+  readonly replica: ReplicaId;
+  /** Whether it is marked down. */
+  readonly down: boolean;
+  /** When it was last heard, in milliseconds. */
+  readonly lastHeard: number;
+}

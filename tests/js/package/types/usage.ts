@@ -6,12 +6,17 @@ import {
   DecodeError,
   JsonText,
   PresenceState,
+  SyncNode,
   init,
   type Diff,
   type KeyPresences,
   type Presence,
   type ReplicaId,
   type ReplicaStatus,
+  type BinaryTransmit,
+  type JsonTransmit,
+  type PeerInfo,
+  type SyncEvent,
   type Tracked,
 } from "beryl-presence";
 
@@ -74,4 +79,53 @@ try {
 }
 state.free();
 
+// A replica that replicates as the servers do; the host passes the time and carries messages.
+const node = new SyncNode<Meta>("browser-tab", {
+  now: Date.now(),
+  config: { broadcastIntervalMs: 500, downPeriodMs: 10_000 },
+});
+const joined: Tracked<Meta> = node.track("room:1", "alice", "p1", { status: "online", joined_at: 1 });
+node.update("room:1", "alice", "p1", { status: "away", joined_at: 1 });
+node.untrack("room:1", "alice", "p1");
+node.untrackAll("p1");
+// @ts-expect-error: the node's meta type is enforced
+node.track("room:1", "bob", "p2", { status: "gone", joined_at: 2 });
+// @ts-expect-error: the time is a number of milliseconds
+node.tick(new Date());
+node.tick(Date.now());
+node.receive(Date.now(), new Uint8Array());
+node.receive(Date.now(), "{}");
+const out: BinaryTransmit | null = node.pollTransmit();
+const to: string | null | undefined = out?.to;
+const bytes: Uint8Array | undefined = out?.bytes;
+const outJson: JsonTransmit | null = node.pollTransmit("json");
+const textOut: string | undefined = outJson?.text;
+// @ts-expect-error: a JSON transmit carries text, not bytes
+const noBytes: Uint8Array | undefined = node.pollTransmit("json")?.bytes;
+const event: SyncEvent<Meta> | null = node.pollEvent();
+if (event?.type === "diff") {
+  const away: ("online" | "away")[] = event.diff.joins.map((p) => p.meta.status);
+  void away;
+} else if (event?.type === "peer") {
+  const peerStatus: ReplicaStatus = event.status;
+  const peerName: string = event.replica.name;
+  void [peerStatus, peerName];
+}
+const timeout: number | null = node.nextTimeout();
+const peers: PeerInfo[] = node.peers();
+const lastHeard: number | undefined = peers[0]?.lastHeard;
+const nodeGroups: KeyPresences<Meta>[] = node.list("room:1");
+const nodePresences: Presence<Meta>[] = node.getByKey("room:1", "alice");
+const nodeTopics: string[] = node.topics();
+const nodeSnapshot: string = node.presenceState("room:1");
+// @ts-expect-error: the time is required
+new SyncNode("no-clock", {});
+node.stop();
+node.free();
+{
+  using scopedNode = new SyncNode("scoped-node", { now: 0, incarnation: "1" });
+  scopedNode.tick(1);
+}
+
+void [joined, to, bytes, textOut, noBytes, timeout, lastHeard, nodeGroups, nodePresences, nodeTopics, nodeSnapshot];
 void [ref, status, previous, incarnation, text, wrong, heartbeat, full, reply, payload, snapshot, verdict];
