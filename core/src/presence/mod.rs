@@ -150,9 +150,8 @@ impl PresenceState {
                 pid: pid.into(),
             });
         }
-        let counter = self.local_counter() + 1;
+        let counter = self.set.context_mut().insert_next(&self.local);
         let dot = Dot::new(self.local.clone(), counter);
-        self.set.context_mut().insert(&dot);
         self.set.store_mut().insert_local(&probe, counter, &entry);
         let phx_ref = dot.phx_ref();
         let delta = Delta::single(dot.clone(), entry.clone());
