@@ -1,7 +1,8 @@
 // The check the workerd and Deno tests run inside those runtimes: every replication scenario
 // of tests/vectors replayed through the package, compared with the golden bytes and text, plus
-// a refused message. Returns a summary line; throws on the first difference.
-import { DecodeError, PresenceState } from "beryl-presence";
+// a refused message, and two SyncNodes replicating on a simulated clock. Returns a summary
+// line; throws on the first difference.
+import { DecodeError, PresenceState, SyncNode } from "beryl-presence";
 import { Cluster } from "../test/cluster.mjs";
 
 function hex(bytes) {
@@ -37,5 +38,27 @@ export function runScenarios(vectors) {
   state.track("room:1", "bob", "p2", {});
   if (seen[0] !== 3) throw new Error(`re-entrant handler saw ${seen[0]}`);
   state.free();
+  syncNodesReplicate();
   return `${vectors.scenarios.length} scenarios ok`;
+}
+
+/** Two SyncNodes on a simulated clock: a track reaches the peer with the next broadcast. */
+function syncNodesReplicate() {
+  const config = { broadcastIntervalMs: 100, downPeriodMs: 1000 };
+  const a = new SyncNode("a", { now: 0, incarnation: "1", config });
+  const b = new SyncNode("b", { now: 0, incarnation: "2", config });
+  const carry = (from, to, now) => {
+    for (let out = from.pollTransmit(); out !== null; out = from.pollTransmit()) to.receive(now, out.bytes);
+  };
+  a.track("room:1", "alice", "p1", { status: "online" });
+  for (let now = 0; now <= 300; now += 50) {
+    for (const node of [a, b]) if (node.nextTimeout() <= now) node.tick(now);
+    carry(a, b, now);
+    carry(b, a, now);
+  }
+  if (JSON.stringify(b.list("room:1")) !== JSON.stringify(a.list("room:1")) || b.size !== 1) {
+    throw new Error(`SyncNode did not replicate: ${JSON.stringify(b.list("room:1"))}`);
+  }
+  a.free();
+  b.free();
 }
