@@ -414,8 +414,7 @@ impl<S: DotStore> AWORSet<S> {
 impl<E> AWORSet<DotMap<E>> {
     /// The delta of one element added under `dot`, built without searching anything.
     pub(crate) fn single(dot: Dot, element: E) -> Self {
-        let mut context = CausalContext::new();
-        context.insert(&dot);
+        let context = CausalContext::single(&dot);
         let mut items = SmallVec::new();
         items.push((dot.counter, element));
         let mut replicas = SmallVec::new();

@@ -211,6 +211,15 @@ impl CausalContext {
         Self::default()
     }
 
+    /// The context of one dot, built without searching.
+    pub(crate) fn single(dot: &Dot) -> Self {
+        let mut ranges = DotRanges::new();
+        ranges.insert(dot.counter);
+        let mut replicas = SmallVec::new();
+        replicas.push((dot.replica.clone(), ranges));
+        CausalContext { replicas }
+    }
+
     fn position(&self, replica: &ReplicaId) -> Result<usize, usize> {
         self.replicas.binary_search_by(|(r, _)| r.cmp(replica))
     }
