@@ -16,9 +16,8 @@ use super::limits::WireLimits;
 use super::template::Templates;
 use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
 use super::{MAGIC, MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
-use crate::aworset::{DotMap, DotStore};
-use crate::context::CausalContext;
-use crate::dot::Dot;
+use crate::aworset::DotMap;
+use crate::context::{CausalContext, DotRanges};
 use crate::liveness::ReplicaStatus;
 use crate::message::Message;
 use crate::presence::{Delta, Entry};
@@ -223,6 +222,7 @@ pub fn decode(bytes: &[u8], limits: &WireLimits) -> Result<Message, DecodeError>
         bytes,
         position: 0,
         limits,
+        decoded: 0,
     };
     reader.take(MAGIC.len(), "magic")?;
     let version = reader.byte("version")?;
@@ -298,6 +298,15 @@ struct Reader<'a> {
     bytes: &'a [u8],
     position: usize,
     limits: &'a WireLimits,
+    /// Bytes of text decoded so far, templates filled in (bounded by `max_decoded_bytes`).
+    decoded: usize,
+}
+
+/// A meta template: the text around its numbers, borrowed from the input, and that text's total
+/// length (what every use of the template costs before its numbers).
+struct Template<'a> {
+    segments: Vec<&'a str>,
+    len: usize,
 }
 
 /// The fewest bytes one entry can take (step, topic, and three empty lengths), used to bound
@@ -323,6 +332,23 @@ impl<'a> Reader<'a> {
 
     fn byte(&mut self, field: &'static str) -> Result<u8, DecodeError> {
         Ok(self.take(1, field)?[0])
+    }
+
+    /// Counts `len` more bytes of decoded text, refusing the message once they pass
+    /// `max_decoded_bytes`: checked before the text is built, so nothing is allocated for it.
+    fn spend(&mut self, len: usize, field: &'static str, at: usize) -> Result<(), DecodeError> {
+        let total = self.decoded.saturating_add(len);
+        if total > self.limits.max_decoded_bytes {
+            return Err(DecodeError::TooLong {
+                field,
+                len: total as u64,
+                max: self.limits.max_decoded_bytes,
+                limit: "WireLimits::max_decoded_bytes",
+                at: Position::Byte(at),
+            });
+        }
+        self.decoded = total;
+        Ok(())
     }
 
     /// Reads an unsigned LEB128 integer of at most `bits` bits, refusing overlong encodings so
@@ -426,9 +452,20 @@ impl<'a> Reader<'a> {
         table: &ReplicaTable,
         field: &'static str,
     ) -> Result<ReplicaId, DecodeError> {
+        self.replica_at(table, field).map(|(_, replica)| replica)
+    }
+
+    /// Reads a reference into the replica table: the index and the replica it names.
+    fn replica_at(
+        &mut self,
+        table: &ReplicaTable,
+        field: &'static str,
+    ) -> Result<(usize, ReplicaId), DecodeError> {
         let at = self.position;
         let index = self.varint(field)?;
-        table.get(field, index, || Position::Byte(at)).cloned()
+        let replica = table.get(field, index, || Position::Byte(at))?.clone();
+        // `get` succeeded, so the index is below the table's length.
+        Ok((index as usize, replica))
     }
 
     fn context(
@@ -436,13 +473,16 @@ impl<'a> Reader<'a> {
         replicas: &ReplicaTable,
         field: &'static str,
     ) -> Result<CausalContext, DecodeError> {
-        let (count, _) = self.count(field, self.limits.max_replicas, "max_replicas", 3)?;
-        let mut context = CausalContext::new();
+        let (count, capacity) = self.count(field, self.limits.max_replicas, "max_replicas", 3)?;
+        // Sections may come in any order: gather them, then build the context sorted, so that a
+        // message naming many replicas costs O(r log r) rather than a shifting insert each.
+        let mut sections: Vec<(ReplicaId, DotRanges)> = Vec::with_capacity(capacity);
+        let mut listed = vec![false; replicas.len()];
         let mut total_ranges = 0usize;
         for _ in 0..count {
             let at = self.position;
-            let replica = self.replica(replicas, "context replica")?;
-            if context.ranges(&replica).is_some() {
+            let (index, replica) = self.replica_at(replicas, "context replica")?;
+            if std::mem::replace(&mut listed[index], true) {
                 return Err(DecodeError::Invalid {
                     field,
                     reason: "a replica has two sections",
@@ -485,13 +525,14 @@ impl<'a> Reader<'a> {
                 reason,
                 at: Position::Byte(at),
             })?;
-            context.insert_ranges(&replica, &ranges);
+            sections.push((replica, ranges));
         }
-        Ok(context)
+        sections.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(sections.into_iter().collect())
     }
 
     /// Reads the meta template table: each template's segments, borrowed from the input.
-    fn templates(&mut self) -> Result<Vec<Vec<&'a str>>, DecodeError> {
+    fn templates(&mut self) -> Result<Vec<Template<'a>>, DecodeError> {
         let max_meta = self.limits.presence.max_meta_bytes;
         let (count, capacity) =
             self.count("template table", self.limits.max_entries, "max_entries", 2)?;
@@ -516,13 +557,16 @@ impl<'a> Reader<'a> {
                 }
                 segments.push(segment);
             }
-            table.push(segments);
+            table.push(Template {
+                segments,
+                len: total,
+            });
         }
         Ok(table)
     }
 
     /// Reads a meta: plain text, or a template filled with its numbers.
-    fn meta(&mut self, templates: &[Vec<&'a str>]) -> Result<Cow<'a, str>, DecodeError> {
+    fn meta(&mut self, templates: &[Template<'a>]) -> Result<Cow<'a, str>, DecodeError> {
         let max_meta = self.limits.presence.max_meta_bytes;
         let at = self.position;
         let tag = self.varint("meta")?;
@@ -538,6 +582,7 @@ impl<'a> Reader<'a> {
             if len > max_meta as u64 {
                 return Err(too_long(len));
             }
+            self.spend(len as usize, "decoded text", at)?;
             let bytes = self.take(len as usize, "meta")?;
             return std::str::from_utf8(bytes).map(Cow::Borrowed).map_err(|_| {
                 DecodeError::NotUtf8 {
@@ -547,7 +592,7 @@ impl<'a> Reader<'a> {
             });
         }
         let index = tag / 2;
-        let segments = usize::try_from(index)
+        let template = usize::try_from(index)
             .ok()
             .and_then(|i| templates.get(i))
             .ok_or(DecodeError::BadIndex {
@@ -556,12 +601,15 @@ impl<'a> Reader<'a> {
                 len: templates.len(),
                 at: Position::Byte(at),
             })?;
+        self.spend(template.len, "decoded text", at)?;
+        let segments = &template.segments;
         let mut text = String::from(segments[0]);
         for segment in &segments[1..] {
             let number = self.str("meta number", max_meta, "Limits::max_meta_bytes")?;
             if text.len() + number.len() + segment.len() > max_meta {
                 return Err(too_long((text.len() + number.len() + segment.len()) as u64));
             }
+            self.spend(number.len(), "decoded text", at)?;
             text.push_str(number);
             text.push_str(segment);
         }
@@ -573,23 +621,27 @@ impl<'a> Reader<'a> {
             self.count("topic table", self.limits.max_entries, "max_entries", 1)?;
         let mut topics: Vec<Arc<str>> = Vec::with_capacity(capacity);
         for _ in 0..count {
+            let at = self.position;
             let topic = self.str(
                 "topic",
                 self.limits.presence.max_topic_bytes,
                 "Limits::max_topic_bytes",
             )?;
+            self.spend(topic.len(), "decoded text", at)?;
             topics.push(Arc::from(topic));
         }
         let templates = self.templates()?;
         let context = self.context(replicas, "context")?;
-        let (groups, _) =
+        let (groups, capacity) =
             self.count("entry groups", self.limits.max_replicas, "max_replicas", 2)?;
-        let mut store: DotMap<Entry> = DotMap::default();
+        // Groups may come in any order: gathered, then stored sorted (see `context`).
+        let mut gathered: Vec<(ReplicaId, Vec<(u64, Entry)>)> = Vec::with_capacity(capacity);
+        let mut listed = vec![false; replicas.len()];
         let mut total = 0usize;
         for _ in 0..groups {
             let group_at = self.position;
-            let replica = self.replica(replicas, "entry group replica")?;
-            if store.count_of(&replica) > 0 {
+            let (index, replica) = self.replica_at(replicas, "entry group replica")?;
+            if std::mem::replace(&mut listed[index], true) {
                 return Err(DecodeError::Invalid {
                     field: "entry groups",
                     reason: "a replica has two groups",
@@ -598,7 +650,7 @@ impl<'a> Reader<'a> {
             }
             let covered = context.ranges(&replica).cloned().unwrap_or_default();
             let count_at = self.position;
-            let (entries, _) = self.count(
+            let (entries, capacity) = self.count(
                 "entries",
                 self.limits.max_entries,
                 "max_entries",
@@ -619,6 +671,7 @@ impl<'a> Reader<'a> {
                 "max_entries",
                 || Position::Byte(count_at),
             )?;
+            let mut group = Vec::with_capacity(capacity);
             let mut previous = 0u64;
             for _ in 0..entries {
                 let at = self.position;
@@ -655,6 +708,7 @@ impl<'a> Reader<'a> {
                 let presence = &self.limits.presence;
                 let key = self.str("key", presence.max_key_bytes, "Limits::max_key_bytes")?;
                 let pid = self.str("pid", presence.max_pid_bytes, "Limits::max_pid_bytes")?;
+                self.spend(key.len() + pid.len(), "decoded text", at)?;
                 let meta = self.meta(&templates)?;
                 if !covered.contains(counter) {
                     return Err(DecodeError::NotCovered {
@@ -666,9 +720,16 @@ impl<'a> Reader<'a> {
                 let entry = entry(topic, key, pid, &meta, replaces, self.limits, || {
                     Position::Byte(at)
                 })?;
-                store.insert_dot(Dot::new(replica.clone(), counter), entry);
+                group.push((counter, entry));
                 previous = counter;
             }
+            gathered.push((replica, group));
+        }
+        gathered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut store: DotMap<Entry> = DotMap::default();
+        for (replica, group) in gathered {
+            // Counters rise within a group, so each group goes in as it is.
+            store.extend_replica(&replica, group);
         }
         Ok(Delta::from_parts(store, context))
     }
@@ -710,6 +771,7 @@ mod tests {
                 bytes: &bytes,
                 position: 0,
                 limits: &limits,
+                decoded: 0,
             };
             assert_eq!(reader.varint("value").unwrap(), value);
             assert_eq!(reader.position, bytes.len());
@@ -720,6 +782,7 @@ mod tests {
                 bytes,
                 position: 0,
                 limits: &limits,
+                decoded: 0,
             };
             reader.varint("value").unwrap_err()
         };
@@ -831,6 +894,88 @@ mod tests {
             "{error:?}"
         );
         assert!(error.to_string().contains("max_key_bytes"));
+    }
+
+    #[test]
+    fn a_shared_meta_shape_cannot_expand_past_the_decoded_text_limit() {
+        // 2,000 metas of one 1 KiB shape: a small message that decodes to 2 MB of metas.
+        let padding = "x".repeat(1_024);
+        let mut state = PresenceState::new(ReplicaId::new("node-a", 1));
+        let mut delta = Delta::default();
+        for i in 0..2_000 {
+            let meta = Meta::from_json(&format!(r#"{{"pad":"{padding}","n":{i}}}"#)).unwrap();
+            let tracked = state.track("t", "", &format!("{i}"), &meta).unwrap();
+            delta = delta.merged(tracked.delta);
+        }
+        let message = Message::Delta {
+            from: state.replica().clone(),
+            delta,
+        };
+        let bytes = encode(&message);
+        assert!(bytes.len() * 50 < 2_000 * 1_024, "{} bytes", bytes.len());
+        assert_eq!(decode_default(&bytes).unwrap(), message);
+
+        let limits = WireLimits {
+            max_decoded_bytes: 1_000_000,
+            ..WireLimits::default()
+        };
+        let error = decode(&bytes, &limits).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::TooLong {
+                    field: "decoded text",
+                    max: 1_000_000,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("max_decoded_bytes"), "{error}");
+    }
+
+    #[test]
+    fn sections_and_groups_in_any_order_decode_to_the_same_message() {
+        // Replicas listed in reverse order in the table, so sections and groups come in
+        // descending replica order.
+        let mut delta = Delta::default();
+        let mut from = None;
+        for name in ["a", "b", "c"] {
+            let mut state = PresenceState::new(ReplicaId::new(name, 1));
+            let tracked = state.track("t", "k", "p", &Meta::empty()).unwrap();
+            delta = delta.merged(tracked.delta);
+            from = Some(state.replica().clone());
+        }
+        let message = Message::Delta {
+            from: from.unwrap(),
+            delta,
+        };
+        let bytes = encode(&message);
+        // The table is at byte 4: a count of 3, then (name length, name, incarnation) x 3.
+        let table = 4;
+        assert_eq!(bytes[table], 3);
+        let entry = |i: usize| table + 1 + 3 * i;
+        assert_eq!(&bytes[entry(0)..entry(0) + 3], &[1, b'a', 1]);
+        let mut swapped = bytes.clone();
+        swapped[entry(0) + 1] = b'c';
+        swapped[entry(2) + 1] = b'a';
+        let decoded = decode_default(&swapped).unwrap();
+        // Renaming a and c in the table is the same message with the two replicas swapped.
+        let Message::Delta { delta: decoded, .. } = decoded else {
+            panic!("a delta");
+        };
+        let names: Vec<_> = decoded
+            .store()
+            .iter()
+            .map(|(replica, _, _)| replica.name().to_owned())
+            .collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let sections: Vec<_> = decoded
+            .context()
+            .iter()
+            .map(|(replica, _)| replica.name().to_owned())
+            .collect();
+        assert_eq!(sections, ["a", "b", "c"]);
     }
 
     #[test]

@@ -18,9 +18,8 @@ use super::escape::push_json_str;
 use super::limits::WireLimits;
 use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
 use super::{MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
-use crate::aworset::{DotMap, DotStore};
-use crate::context::CausalContext;
-use crate::dot::Dot;
+use crate::aworset::DotMap;
+use crate::context::{CausalContext, DotRanges};
 use crate::liveness::ReplicaStatus;
 use crate::message::Message;
 use crate::presence::{Delta, Entry};
@@ -415,11 +414,15 @@ fn context(
         "max_ranges",
         path(field),
     )?;
-    let mut context = CausalContext::new();
+    // Sections may come in any order: gathered, then built sorted, so that a message naming
+    // many replicas costs O(r log r) rather than a shifting insert each.
+    let mut gathered: Vec<(ReplicaId, DotRanges)> = Vec::with_capacity(sections.len());
+    let mut listed = vec![false; table.len()];
     for (position, section) in sections.iter().enumerate() {
         let at = format!("{field}[{position}]");
         let replica = table.get("replica", section.replica, path(format!("{at}.replica")))?;
-        if context.ranges(replica).is_some() {
+        // `get` succeeded, so the index is below the table's length.
+        if std::mem::replace(&mut listed[section.replica as usize], true) {
             return Err(DecodeError::Invalid {
                 field,
                 reason: "a replica has two sections",
@@ -441,9 +444,10 @@ fn context(
             reason,
             at: Position::Path(at.clone()),
         })?;
-        context.insert_ranges(replica, &ranges);
+        gathered.push((replica.clone(), ranges));
     }
-    Ok(context)
+    gathered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(gathered.into_iter().collect())
 }
 
 fn delta(
@@ -460,22 +464,34 @@ fn delta(
         path("delta.entries"),
     )?;
     let mut topics: HashSet<Arc<str>> = HashSet::new();
-    let mut store: DotMap<Entry> = DotMap::default();
+    // Entries may come in any order: gathered with their positions, then sorted by dot and
+    // stored one replica at a time, so a message in reverse order costs O(n log n), not O(n²).
+    let mut gathered: Vec<(&ReplicaId, u64, usize, Entry)> =
+        Vec::with_capacity(parsed.entries.len());
+    let mut decoded = 0usize;
     for (position, parsed) in parsed.entries.iter().enumerate() {
         let at = format!("delta.entries[{position}]");
-        let replica = table.get("replica", parsed.replica, path(format!("{at}.replica")))?;
-        let dot = Dot::new(replica.clone(), parsed.counter);
-        if !context.contains(&dot) {
-            return Err(DecodeError::NotCovered {
-                replica: replica.to_string(),
-                counter: parsed.counter,
+        // JSON text cannot expand, but the bound is the same for both forms.
+        decoded = decoded
+            .saturating_add(parsed.topic.len() + parsed.key.len() + parsed.pid.len())
+            .saturating_add(parsed.meta.get().len());
+        if decoded > limits.max_decoded_bytes {
+            return Err(DecodeError::TooLong {
+                field: "decoded text",
+                len: decoded as u64,
+                max: limits.max_decoded_bytes,
+                limit: "WireLimits::max_decoded_bytes",
                 at: Position::Path(at),
             });
         }
-        if store.contains_dot(&dot) {
-            return Err(DecodeError::Invalid {
-                field: "entries",
-                reason: "two entries have the same dot",
+        let replica = table.get("replica", parsed.replica, path(format!("{at}.replica")))?;
+        let covered = context
+            .ranges(replica)
+            .is_some_and(|ranges| ranges.contains(parsed.counter));
+        if !covered {
+            return Err(DecodeError::NotCovered {
+                replica: replica.to_string(),
+                counter: parsed.counter,
                 at: Position::Path(at),
             });
         }
@@ -496,7 +512,27 @@ fn delta(
             limits,
             path(at),
         )?;
-        store.insert_dot(dot, built);
+        gathered.push((replica, parsed.counter, position, built));
+    }
+    gathered.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    if let Some(pair) = gathered
+        .windows(2)
+        .find(|pair| pair[0].0 == pair[1].0 && pair[0].1 == pair[1].1)
+    {
+        return Err(DecodeError::Invalid {
+            field: "entries",
+            reason: "two entries have the same dot",
+            at: Position::Path(format!("delta.entries[{}]", pair[1].2)),
+        });
+    }
+    let mut store: DotMap<Entry> = DotMap::default();
+    let mut entries = gathered.into_iter().peekable();
+    while let Some((replica, counter, _, entry)) = entries.next() {
+        let mut group = vec![(counter, entry)];
+        while let Some((_, counter, _, entry)) = entries.next_if(|next| next.0 == replica) {
+            group.push((counter, entry));
+        }
+        store.extend_replica(replica, group);
     }
     Ok(Delta::from_parts(store, context))
 }
@@ -520,6 +556,84 @@ mod tests {
 
     fn decode_default(text: &str) -> Result<Message, DecodeError> {
         decode(text, &WireLimits::default())
+    }
+
+    /// A delta of three replicas, 200 entries each, some updated.
+    fn three_replica_delta() -> Message {
+        let mut delta = Delta::default();
+        let mut from = None;
+        for name in ["c", "a", "b"] {
+            let mut state = PresenceState::new(ReplicaId::new(name, 7));
+            for i in 0..200 {
+                let meta = Meta::from_json(&format!(r#"{{"i":{i},"s":"x"}}"#)).unwrap();
+                let pid = format!("p{i}");
+                delta = delta.merged(state.track("room", "k", &pid, &meta).unwrap().delta);
+                if i % 3 == 0 {
+                    let updated = state.update("room", "k", &pid, &meta).unwrap();
+                    delta = delta.merged(updated.delta);
+                }
+            }
+            from = Some(state.replica().clone());
+        }
+        Message::Delta {
+            from: from.unwrap(),
+            delta,
+        }
+    }
+
+    fn reversed(text: &str, fields: &[&str]) -> String {
+        let mut value: serde_json::Value = serde_json::from_str(text).unwrap();
+        for field in fields {
+            value["delta"][field].as_array_mut().unwrap().reverse();
+        }
+        value.to_string()
+    }
+
+    #[test]
+    fn entries_and_sections_in_any_order_decode_to_the_same_message() {
+        let message = three_replica_delta();
+        let text = encode(&message);
+        let backwards = reversed(&text, &["entries", "context"]);
+        assert_ne!(backwards, text);
+        assert_eq!(decode_default(&backwards).unwrap(), message);
+
+        // A repeated dot is still found, and named where it repeats.
+        let mut value: serde_json::Value = serde_json::from_str(&backwards).unwrap();
+        let entries = value["delta"]["entries"].as_array_mut().unwrap();
+        let first = entries[0].clone();
+        entries.push(first);
+        let last = entries.len() - 1;
+        let error = decode_default(&value.to_string()).unwrap_err();
+        assert_eq!(
+            error,
+            DecodeError::Invalid {
+                field: "entries",
+                reason: "two entries have the same dot",
+                at: Position::Path(format!("delta.entries[{last}]")),
+            }
+        );
+    }
+
+    #[test]
+    fn decoded_text_is_bounded() {
+        let text = encode(&three_replica_delta());
+        let tight = WireLimits {
+            max_decoded_bytes: 1_000,
+            ..WireLimits::default()
+        };
+        let error = decode(&text, &tight).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                DecodeError::TooLong {
+                    field: "decoded text",
+                    max: 1_000,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("max_decoded_bytes"), "{error}");
     }
 
     #[test]

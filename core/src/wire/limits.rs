@@ -6,14 +6,18 @@ use crate::limits::Limits;
 /// hostile or corrupt message costs at most a bounded amount of memory and time.
 ///
 /// The defaults accept a binary full state of several hundred thousand presences (about 70 bytes
-/// each) in one message; lower them for links that only ever carry small deltas (client
-/// replicas, for example), raise them for larger clusters.
+/// each) in one message, decoding to at most 128 MiB of text; lower them for links that only
+/// ever carry small deltas (client replicas, for example), raise them for larger clusters.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireLimits {
     /// Largest message, in bytes (binary) or bytes of JSON text.
     pub max_message_bytes: usize,
     /// Most entries (presences) in one message; also bounds the topic table.
     pub max_entries: usize,
+    /// Most bytes of text one message may decode to: topics, keys, pids and metas together, with
+    /// every meta template filled in. The binary form sends a shared meta shape once, so without
+    /// this bound a small message could expand into gigabytes of metas.
+    pub max_decoded_bytes: usize,
     /// Most distinct replicas one message may mention.
     pub max_replicas: usize,
     /// Most out-of-order ranges (cloud ranges) in one causal context, all replicas together.
@@ -32,6 +36,7 @@ impl Default for WireLimits {
         WireLimits {
             max_message_bytes: 64 * 1024 * 1024,
             max_entries: 1_000_000,
+            max_decoded_bytes: 128 * 1024 * 1024,
             max_replicas: 10_000,
             max_ranges: 100_000,
             max_replica_name_bytes: 255,

@@ -55,6 +55,11 @@ impl ReplicaTable {
         Ok(())
     }
 
+    /// How many replicas the table lists.
+    pub(super) fn len(&self) -> usize {
+        self.ids.len()
+    }
+
     pub(super) fn get(
         &self,
         field: &'static str,
