@@ -99,7 +99,7 @@ impl DotRanges {
 
     /// Marks every counter in `first..=last` as seen. Counter 0 is not a dot and is ignored.
     pub fn insert_range(&mut self, first: u64, last: u64) {
-        if first == last && first == self.base.wrapping_add(1) && self.cloud.is_empty() {
+        if first == last && self.base.checked_add(1) == Some(first) && self.cloud.is_empty() {
             // The common case: the next dot, seen in order.
             self.base = first;
             return;
@@ -158,28 +158,38 @@ impl DotRanges {
         }
     }
 
-    /// The counters covered here and not in `seen`.
+    /// The counters covered here and not in `seen`. Costs O(ranges here + ranges of `seen`):
+    /// both are walked once, side by side.
     pub fn difference(&self, seen: &DotRanges) -> DotRanges {
         let mut out = DotRanges::new();
+        let mut theirs = seen.ranges().peekable();
         for (first, last) in self.ranges() {
+            // Every counter of first..cursor is decided; cursor..=last is not yet.
             let mut cursor = first;
-            for (seen_first, seen_last) in seen.ranges() {
-                if seen_last < cursor {
-                    continue;
+            loop {
+                while theirs
+                    .peek()
+                    .is_some_and(|&(_, seen_last)| seen_last < cursor)
+                {
+                    theirs.next();
                 }
-                if seen_first > last {
-                    break;
+                match theirs.peek() {
+                    Some(&(seen_first, seen_last)) if seen_first <= last => {
+                        if seen_first > cursor {
+                            out.insert_range(cursor, seen_first - 1);
+                        }
+                        if seen_last >= last {
+                            // The rest is seen; this range of `seen` may cover the next one too.
+                            break;
+                        }
+                        cursor = seen_last + 1;
+                        theirs.next();
+                    }
+                    _ => {
+                        out.insert_range(cursor, last);
+                        break;
+                    }
                 }
-                if seen_first > cursor {
-                    out.insert_range(cursor, seen_first - 1);
-                }
-                cursor = seen_last.saturating_add(1);
-                if cursor > last {
-                    break;
-                }
-            }
-            if cursor <= last && cursor >= first {
-                out.insert_range(cursor, last);
             }
         }
         out
@@ -348,6 +358,23 @@ mod tests {
             set.extend((first.max(1))..=(first + len));
         }
         (ranges, set)
+    }
+
+    #[test]
+    fn the_highest_counter_is_an_ordinary_one() {
+        let mut ranges = DotRanges::up_to(u64::MAX);
+        ranges.insert(0);
+        assert_eq!(ranges.base(), u64::MAX, "counter 0 is not a dot");
+        assert!(ranges.contains(u64::MAX));
+        assert!(ranges.difference(&DotRanges::up_to(u64::MAX)).is_empty());
+        let mut top = DotRanges::new();
+        top.insert(u64::MAX);
+        assert_eq!(top.cloud(), &[(u64::MAX, u64::MAX)]);
+        assert!(top.difference(&top.clone()).is_empty());
+        assert_eq!(
+            DotRanges::up_to(u64::MAX).difference(&top),
+            DotRanges::up_to(u64::MAX - 1)
+        );
     }
 
     proptest! {
