@@ -192,7 +192,10 @@ const BULK_FROM: usize = 256;
 impl DiffBuilder {
     /// A builder for about `changes` presences of a store with `topics` topic numbers.
     pub(crate) fn new(changes: usize, topics: usize) -> Self {
-        let bulk = changes >= BULK_FROM;
+        // Bulk mode allocates per topic number of the whole store: only worth it when the
+        // change is at least of the store's order, so a mid-sized delta into a large state
+        // still costs what the delta holds.
+        let bulk = changes >= BULK_FROM && topics <= changes.saturating_mul(4);
         DiffBuilder {
             diff: Diff::new(),
             bulk,

@@ -304,24 +304,20 @@ impl PresenceState {
         let (mut store, mut context) = delta.into_parts();
 
         // The newest incarnation mentioned per name; older ones in the same delta are stale.
-        // Deltas name few replicas: a short list beats a map.
-        let mut newest: SmallVec<[&ReplicaId; 4]> = SmallVec::new();
-        for replica in context
+        // Sorting by name, newest first, puts each name's newest at the head of its run.
+        let mut newest: SmallVec<[&ReplicaId; 4]> = context
             .iter()
             .map(|(replica, _)| replica)
             .chain(store.by_replica().map(|(replica, _)| replica))
-        {
-            match newest.iter_mut().find(|known| known.same_name(replica)) {
-                Some(known) => {
-                    if replica.incarnation() > known.incarnation() {
-                        *known = replica;
-                    }
-                }
-                None => newest.push(replica),
-            }
-        }
-        newest.sort_unstable_by(|a, b| a.name().cmp(b.name()));
+            .collect();
+        newest.sort_unstable_by(|a, b| {
+            a.name()
+                .cmp(b.name())
+                .then(b.incarnation().cmp(&a.incarnation()))
+        });
+        newest.dedup_by(|later, first| later.same_name(first));
         let newest: SmallVec<[ReplicaId; 4]> = newest.into_iter().cloned().collect();
+        // In name order, one per name: found by a binary search.
         let mut admitted: SmallVec<[(ReplicaId, bool); 4]> = SmallVec::new();
         for replica in newest {
             if let Some(shown) = self.admit(&replica, &mut diff) {
@@ -330,9 +326,10 @@ impl PresenceState {
         }
         let shown = |replica: &ReplicaId| {
             admitted
-                .iter()
-                .find(|(known, _)| known == replica)
-                .map(|&(_, shown)| shown)
+                .binary_search_by(|(known, _)| known.name().cmp(replica.name()))
+                .ok()
+                .filter(|&at| admitted[at].0 == *replica)
+                .map(|at| admitted[at].1)
         };
         store.retain_replicas(|replica| shown(replica).is_some());
         context.retain(|replica| shown(replica).is_some());
