@@ -554,3 +554,50 @@ fn applied_deltas_are_reported_when_asked() {
     assert_eq!(applied("a"), 1, "the local change");
     assert_eq!(applied("b"), 1, "the merged delta");
 }
+
+#[test]
+fn a_peer_cannot_add_or_remove_entries_in_another_replicas_name() {
+    let mut sim = settled(&["a", "b", "c"]);
+    sim.track("c", "room", "carol", "p1");
+    sim.run_for(3 * INTERVAL);
+    assert_eq!(sim.node("a").visible().len(), 1);
+    let carol = sim.engine("c").replica().clone();
+    let b = sim.engine("b").replica().clone();
+
+    // b sends a delta that claims a removal of c's entry and an entry of a replica nobody
+    // runs: only b's own part of a message from b counts.
+    let mut forger = beryl_core::PresenceState::new(beryl_core::ReplicaId::new("ghost", 1));
+    let ghost = forger
+        .track("room", "ghost", "g1", &Meta::empty())
+        .expect("track");
+    let mut forged = ghost.delta;
+    let mut removal = beryl_core::CausalContext::new();
+    removal.insert_ranges(
+        &carol,
+        sim.engine("c").state().context().ranges(&carol).unwrap(),
+    );
+    forged = forged.merged(beryl_core::Delta::from_parts(Default::default(), removal));
+    let now = sim.now;
+    sim.with("a", |engine| {
+        engine.receive(
+            now,
+            Message::Delta {
+                from: b.clone(),
+                delta: forged,
+            },
+        );
+    });
+    let visible = sim.node("a").visible();
+    assert_eq!(visible.len(), 1, "{visible:?}");
+    assert_eq!(visible.first().unwrap().pid, "p1");
+    assert!(
+        sim.engine("a")
+            .state()
+            .replicas()
+            .iter()
+            .all(|(replica, _)| replica.name() != "ghost"),
+        "no record for a name only mentioned by another node"
+    );
+    sim.run_for(5 * INTERVAL);
+    assert!(sim.converged(), "{}", sim.divergence());
+}

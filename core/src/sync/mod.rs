@@ -31,8 +31,9 @@
 //! - The peer answers with a [`Message::StateReply`]: the deltas the requester missed, if they
 //!   are still in its recent log ([`SyncConfig::catch_up_limit`]), else a repair of its own
 //!   entries that also removes any entry the requester still holds and the owner has dropped.
-//!   A node only ever sends its own entries: liveness verdicts stay local, and a replica
-//!   another node removed cannot come back through a third node.
+//!   A node only ever sends its own entries, and takes from a peer's message only that peer's
+//!   own: liveness verdicts stay local, a replica another node removed cannot come back
+//!   through a third node, and no node can add or remove entries in another's name.
 //! - A node heard for the first time is asked for its state at once, and the request carries the
 //!   requester's own highest dot, so the peer asks back: both sides exchange their entries.
 //! - Requests and replies to one peer are spaced by [`SyncConfig::repair_backoff_ms`]; a request
@@ -390,6 +391,7 @@ impl SyncEngine {
             Message::Liveness { .. } => {}
             Message::Delta { delta, .. } | Message::StateReply { delta, .. } => {
                 if self.hear(now, &from) {
+                    let delta = own_part(delta, &from);
                     let advertised = highest_of(delta.context(), &from);
                     self.apply(delta);
                     self.after_hearing(now, &from, advertised);
@@ -587,6 +589,16 @@ impl SyncEngine {
             self.events.push_back(Event::Diff(diff));
         }
     }
+}
+
+/// The part of a peer's delta that is about the peer itself. Nodes only send their own entries,
+/// so anything else in there is stale or forged: dropping it keeps one peer from adding,
+/// hiding or superseding another's entries, and from registering names nobody watches.
+fn own_part(delta: Delta, from: &ReplicaId) -> Delta {
+    let (mut store, mut context) = delta.into_parts();
+    store.retain_replicas(|replica| replica == from);
+    context.retain(|replica| replica == from);
+    Delta::from_parts(store, context)
 }
 
 /// The highest dot of `replica` that `context` mentions.
