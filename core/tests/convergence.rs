@@ -1,11 +1,12 @@
-//! Property: replicas applying random operations and exchanging deltas in random order, with
+//! Properties: replicas applying random operations and exchanging deltas in random order, with
 //! duplicates and drops, end with identical lists once a final full-state exchange repairs what
-//! was dropped; and what they list is exactly what each owner holds (nobody removed another
-//! replica's entries).
+//! was dropped; what they list is exactly what each owner holds (nobody removed another
+//! replica's entries); the diffs a replica reports replay to its list; and merging presence
+//! deltas is commutative, associative and idempotent, as the join of the state it is.
 
 use std::collections::BTreeSet;
 
-use beryl_core::{Delta, Meta, PresenceState, ReplicaId};
+use beryl_core::{CausalContext, Delta, Diff, Meta, Presence, PresenceState, ReplicaId};
 use proptest::prelude::*;
 
 const REPLICAS: usize = 3;
@@ -99,14 +100,35 @@ fn owned(state: &PresenceState) -> BTreeSet<Row> {
         .collect()
 }
 
-fn run(ops: &[Op]) -> Vec<PresenceState> {
-    let mut states: Vec<PresenceState> = (0..REPLICAS)
+/// What a run leaves behind: the replicas, every delta they produced (in the order produced),
+/// and the diffs an extra, passive replica reported while it received the same traffic.
+struct Run {
+    states: Vec<PresenceState>,
+    deltas: Vec<Delta>,
+    observer: PresenceState,
+    observed: Vec<Diff>,
+}
+
+/// Applies `ops`; the passive observer gets every delta with the same drops, duplicates and
+/// reordering as the others. With `repair`, a final full-state exchange (observer included)
+/// makes up for what was dropped.
+fn run(ops: &[Op], repair: bool) -> Run {
+    let mut states: Vec<PresenceState> = (0..=REPLICAS)
         .map(|i| PresenceState::new(ReplicaId::new(format!("node-{i}"), 1)))
         .collect();
+    let mut deltas = Vec::new();
+    let mut observed = Vec::new();
     let mut in_flight: Vec<(usize, Delta)> = Vec::new();
-    let send = |from: usize, delta: Delta, in_flight: &mut Vec<(usize, Delta)>| {
-        for to in (0..REPLICAS).filter(|&to| to != from) {
+    let mut send = |from: usize, delta: Delta, in_flight: &mut Vec<(usize, Delta)>| {
+        for to in (0..=REPLICAS).filter(|&to| to != from) {
             in_flight.push((to, delta.clone()));
+        }
+        deltas.push(delta);
+    };
+    let mut deliver = |states: &mut Vec<PresenceState>, to: usize, delta: Delta| {
+        let diff = states[to].merge(delta);
+        if to == REPLICAS {
+            observed.push(diff);
         }
     };
     for op in ops {
@@ -154,11 +176,11 @@ fn run(ops: &[Op]) -> Vec<PresenceState> {
             }
             Op::Deliver { pick } if !in_flight.is_empty() => {
                 let (to, delta) = in_flight.swap_remove(pick % in_flight.len());
-                states[to].merge(delta);
+                deliver(&mut states, to, delta);
             }
             Op::Duplicate { pick } if !in_flight.is_empty() => {
                 let (to, delta) = in_flight[pick % in_flight.len()].clone();
-                states[to].merge(delta);
+                deliver(&mut states, to, delta);
             }
             Op::Drop { pick } if !in_flight.is_empty() => {
                 in_flight.swap_remove(pick % in_flight.len());
@@ -168,18 +190,48 @@ fn run(ops: &[Op]) -> Vec<PresenceState> {
     }
     // Whatever is still in flight arrives late, after everything else, in reverse order.
     while let Some((to, delta)) = in_flight.pop() {
-        states[to].merge(delta);
+        deliver(&mut states, to, delta);
     }
-    // Repair what was dropped.
-    for from in 0..REPLICAS {
-        for to in 0..REPLICAS {
-            if from != to {
-                let full = states[from].full_state(Some(&states[to].replica().clone()));
-                states[to].merge(full);
+    if repair {
+        for from in 0..=REPLICAS {
+            for to in 0..=REPLICAS {
+                if from != to {
+                    let full = states[from].full_state(Some(&states[to].replica().clone()));
+                    deliver(&mut states, to, full);
+                }
             }
         }
     }
-    states
+    let observer = states.pop().expect("the observer is the last state");
+    Run {
+        states,
+        deltas,
+        observer,
+        observed,
+    }
+}
+
+fn row(p: &Presence) -> Row {
+    (
+        p.topic().into(),
+        p.key().into(),
+        p.pid().into(),
+        p.meta().into(),
+        p.phx_ref().to_string(),
+    )
+}
+
+/// Everything observable of a state: what it lists, what it stores, what it has seen.
+fn observable(state: &PresenceState) -> (BTreeSet<Row>, usize, CausalContext) {
+    (rows(state), state.stored_len(), state.context().clone())
+}
+
+fn merged_in_order<'a>(deltas: impl IntoIterator<Item = &'a Delta>) -> PresenceState {
+    let mut state = PresenceState::new(ReplicaId::new("merger", 1));
+    for delta in deltas {
+        state.merge(delta.clone());
+    }
+    state
 }
 
 proptest! {
@@ -187,31 +239,58 @@ proptest! {
 
     #[test]
     fn replicas_converge_to_the_union_of_what_each_owner_holds(ops in prop::collection::vec(op(), 0..80)) {
-        let states = run(&ops);
-        let expected: BTreeSet<Row> = states.iter().flat_map(owned).collect();
-        for state in &states {
+        let run = run(&ops, true);
+        let expected: BTreeSet<Row> = run.states.iter().flat_map(owned).collect();
+        for state in run.states.iter().chain([&run.observer]) {
             prop_assert_eq!(rows(state), expected.clone());
             prop_assert_eq!(state.len(), expected.len());
         }
     }
 
     #[test]
-    fn merging_deltas_reports_diffs_that_replay_to_the_list(ops in prop::collection::vec(op(), 0..60)) {
-        // A client that applies every diff a replica reports ends with the replica's list.
-        let mut state = PresenceState::new(ReplicaId::new("observer", 1));
-        let sources = run(&ops);
+    fn merging_deltas_reports_diffs_that_replay_to_the_list(ops in prop::collection::vec(op(), 0..80)) {
+        // A client that applies every diff the observer reported, through drops, duplicates,
+        // late deliveries and the final repair, ends with the observer's list.
+        let run = run(&ops, true);
         let mut client: BTreeSet<Row> = BTreeSet::new();
-        for source in &sources {
-            let diff = state.merge(source.full_state(None));
+        for diff in &run.observed {
             for p in diff.leaves() {
-                let row = (p.topic().into(), p.key().into(), p.pid().into(), p.meta().into(), p.phx_ref().to_string());
-                prop_assert!(client.remove(&row), "a leave for a presence never joined");
+                prop_assert!(client.remove(&row(p)), "a leave for a presence never joined: {:?}", row(p));
             }
             for p in diff.joins() {
-                let row = (p.topic().into(), p.key().into(), p.pid().into(), p.meta().into(), p.phx_ref().to_string());
-                prop_assert!(client.insert(row), "a join for a presence already there");
+                prop_assert!(client.insert(row(p)), "a join for a presence already there: {:?}", row(p));
             }
         }
-        prop_assert_eq!(client, rows(&state));
+        prop_assert_eq!(client, rows(&run.observer));
+    }
+
+    #[test]
+    fn merging_presence_deltas_is_commutative_associative_and_idempotent(
+        ops in prop::collection::vec(op(), 0..80),
+        seed in any::<u64>(),
+    ) {
+        let run = run(&ops, false);
+        let deltas = &run.deltas;
+        let forward = observable(&merged_in_order(deltas));
+        // Any order (commutativity), any number of times (idempotence).
+        prop_assert_eq!(observable(&merged_in_order(deltas.iter().rev())), forward.clone());
+        let mut shuffled: Vec<&Delta> = deltas.iter().chain(deltas.iter()).collect();
+        let mut rng = seed;
+        for i in (1..shuffled.len()).rev() {
+            rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            shuffled.swap(i, (rng >> 33) as usize % (i + 1));
+        }
+        prop_assert_eq!(observable(&merged_in_order(shuffled)), forward.clone());
+        // Any grouping (associativity): deltas joined with one another first, then merged.
+        let half = deltas.len() / 2;
+        let grouped = [
+            deltas[..half].iter().cloned().fold(Delta::default(), Delta::merged),
+            deltas[half..].iter().cloned().fold(Delta::default(), Delta::merged),
+        ];
+        prop_assert_eq!(observable(&merged_in_order(&grouped)), forward.clone());
+        // A state's full extract merges like everything that built it.
+        let replica = &run.states[0];
+        let rebuilt = observable(&merged_in_order(&[replica.full_state(None)]));
+        prop_assert_eq!(rebuilt.0, rows(replica));
     }
 }
