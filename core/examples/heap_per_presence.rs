@@ -51,5 +51,10 @@ fn main() {
         "  remote replica (merged full state):  {:>6.1} B",
         per(after_remote - before)
     );
+    let worst = per(after_local - before).max(per(after_remote - before));
+    println!(
+        "  target: <= 150 B per presence, strings and meta included: {}",
+        if worst <= 150.0 { "met" } else { "MISSED" }
+    );
     assert_eq!(remote.len(), PRESENCES);
 }
