@@ -112,6 +112,25 @@ impl PresenceState {
         Ok(diff)
     }
 
+    /// Forgets a permanently removed replica: its record and the dots of it this state has
+    /// seen. Returns whether there was something to forget (`replica` must be the removed,
+    /// newest incarnation of its name).
+    ///
+    /// Removal keeps that record so that the replica's late messages, and gossip of its entries
+    /// by third replicas, are recognised and ignored. Forget it only once none can arrive any
+    /// more: afterwards this state would take them as news. The sync engine, which takes from
+    /// each peer only the peer's own entries, forgets removed peers after
+    /// [`SyncConfig::forget_removed_after_ms`](crate::sync::SyncConfig::forget_removed_after_ms).
+    pub fn forget_replica(&mut self, replica: &ReplicaId) -> bool {
+        let removed = self.record(replica.name()).is_some_and(|record| {
+            record.current == *replica && record.status == ReplicaStatus::Removed
+        });
+        if removed {
+            self.forget_record(replica);
+        }
+        removed
+    }
+
     /// What this state believes about `replica`: `None` if it is unknown or not the newest
     /// incarnation of its name.
     pub fn replica_status(&self, replica: &ReplicaId) -> Option<ReplicaStatus> {

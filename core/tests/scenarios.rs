@@ -360,3 +360,25 @@ fn a_replica_cannot_declare_itself_down() {
     assert!(a.replica_down(&me).is_err());
     assert!(a.remove_replica(&me).is_err());
 }
+
+#[test]
+fn a_forgotten_replica_leaves_no_record_and_only_removed_ones_can_be_forgotten() {
+    let mut local = PresenceState::new(ReplicaId::new("local", 1));
+    let gone = ReplicaId::new("gone", 1);
+    let mut remote = PresenceState::new(gone.clone());
+    local.merge(
+        remote
+            .track("room", "k", "p", &Meta::empty())
+            .expect("track")
+            .delta,
+    );
+    assert!(
+        !local.forget_replica(&gone),
+        "an up replica is not forgotten"
+    );
+    local.remove_replica(&gone).expect("a remote replica");
+    assert!(local.forget_replica(&gone));
+    assert_eq!(local.replicas().len(), 1);
+    assert!(local.context().ranges(&gone).is_none());
+    assert!(!local.forget_replica(&gone), "nothing left to forget");
+}

@@ -601,3 +601,26 @@ fn a_peer_cannot_add_or_remove_entries_in_another_replicas_name() {
     sim.run_for(5 * INTERVAL);
     assert!(sim.converged(), "{}", sim.divergence());
 }
+
+#[test]
+fn nodes_renamed_at_every_deployment_leave_no_bookkeeping_behind() {
+    let config = fast_config();
+    let mut sim = settled(&["a"]);
+    for generation in 0..100 {
+        let name = format!("pod-{generation}");
+        sim.add_node(&name);
+        sim.track(&name, "room", &format!("user-{generation}"), "p");
+        sim.run_for(3 * INTERVAL);
+        if generation % 2 == 0 {
+            sim.stop(&name);
+        } else {
+            sim.crash(&name);
+        }
+    }
+    sim.run_for(config.permanent_down_period_ms + config.forget_removed_after_ms + INTERVAL);
+    let engine = sim.engine("a");
+    assert_eq!(engine.peer_count(), 0);
+    assert_eq!(engine.state().replicas().len(), 1, "only a itself");
+    assert!(engine.state().context().replica_count() <= 1);
+    assert_eq!(engine.state().stored_len(), 0);
+}

@@ -56,6 +56,7 @@ pub fn config(text: &str) -> Result<SyncConfig, BindingError> {
             permanent_down_period_ms: input
                 .permanent_down_period_ms
                 .unwrap_or(defaults.permanent_down_period_ms),
+            forget_removed_after_ms: defaults.forget_removed_after_ms,
             repair_backoff_ms: input
                 .repair_backoff_ms
                 .unwrap_or(defaults.repair_backoff_ms),

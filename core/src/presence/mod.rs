@@ -473,6 +473,12 @@ impl PresenceState {
         }
     }
 
+    /// Drops the record of `replica`'s name and its context section.
+    pub(crate) fn forget_record(&mut self, replica: &ReplicaId) {
+        self.names.remove(replica.name());
+        self.set.context_mut().remove_replica(replica);
+    }
+
     pub(crate) fn record(&self, name: &str) -> Option<&NameRecord> {
         self.names.get(name)
     }

@@ -14,6 +14,10 @@ pub struct SyncConfig {
     pub down_period_ms: u64,
     /// A peer silent this long is removed for good: its entries are purged. Default 20 min.
     pub permanent_down_period_ms: u64,
+    /// How long a removed peer's record is kept, so that its late messages are recognised and
+    /// ignored, before it is forgotten. Forgetting keeps the bookkeeping bounded when node
+    /// names change with every deployment. Default 20 min.
+    pub forget_removed_after_ms: u64,
     /// The shortest time between two state requests to the same peer, and between two replies
     /// to the same peer, so a lossy network does not cause storms. Default 3,000 ms.
     pub repair_backoff_ms: u64,
@@ -39,6 +43,7 @@ impl Default for SyncConfig {
             heartbeat_every: 1,
             down_period_ms: 30_000,
             permanent_down_period_ms: 20 * 60 * 1_000,
+            forget_removed_after_ms: 20 * 60 * 1_000,
             repair_backoff_ms: 3_000,
             catch_up_limit: 4_096,
             repair_range_limit: 10_000,

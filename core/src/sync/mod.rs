@@ -81,6 +81,8 @@ pub struct SyncEngine {
     idle_intervals: u32,
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
+    /// Peers removed for good, with when: forgotten after `forget_removed_after_ms`.
+    removed: VecDeque<(ReplicaId, u64)>,
     stopped: bool,
 }
 
@@ -121,6 +123,7 @@ impl SyncEngine {
             idle_intervals: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            removed: VecDeque::new(),
             stopped: false,
         };
         engine.broadcast(Message::Heartbeat {
@@ -342,7 +345,17 @@ impl SyncEngine {
             });
         }
         for id in purges {
-            self.retire(&id);
+            self.retire(now, &id);
+        }
+        let retention = self.config.forget_removed_after_ms;
+        while let Some((id, _)) = self
+            .removed
+            .front()
+            .filter(|(_, at)| now.saturating_sub(*at) >= retention)
+        {
+            let id = id.clone();
+            self.state.forget_replica(&id);
+            self.removed.pop_front();
         }
     }
 
@@ -387,7 +400,7 @@ impl SyncEngine {
             return;
         }
         match message {
-            Message::Goodbye { .. } => self.goodbye(&from),
+            Message::Goodbye { .. } => self.goodbye(now, &from),
             Message::Liveness { .. } => {}
             Message::Delta { delta, .. } | Message::StateReply { delta, .. } => {
                 if self.hear(now, &from) {
@@ -425,7 +438,7 @@ impl SyncEngine {
             Some((current, status)) if current == *from => {
                 was_down = status == ReplicaStatus::Down;
             }
-            Some((current, _)) => self.retire(&current),
+            Some((current, _)) => self.retire(now, &current),
             None => {}
         }
         let (peer, _) = self.peers.entry(from, now);
@@ -452,7 +465,7 @@ impl SyncEngine {
         }
     }
 
-    fn goodbye(&mut self, from: &ReplicaId) {
+    fn goodbye(&mut self, now: u64, from: &ReplicaId) {
         let known = self
             .state
             .record(from.name())
@@ -461,16 +474,19 @@ impl SyncEngine {
             Some((current, _)) if from.incarnation() < current.incarnation() => {}
             Some((current, ReplicaStatus::Removed)) if current == *from => {}
             Some((current, _)) if current != *from => {
-                self.retire(&current);
-                self.retire(from);
+                self.retire(now, &current);
+                self.retire(now, from);
             }
-            _ => self.retire(from),
+            _ => self.retire(now, from),
         }
     }
 
-    /// Removes `id` for good, in the state and in the peer table.
-    fn retire(&mut self, id: &ReplicaId) {
+    /// Removes `id` for good, in the state and in the peer table; its record is forgotten
+    /// after the retention period.
+    fn retire(&mut self, now: u64, id: &ReplicaId) {
         self.peers.remove(id);
+        // Times only grow, so the queue stays in order of removal.
+        self.removed.push_back((id.clone(), now));
         if let Ok(diff) = self.state.remove_replica(id) {
             self.report(diff);
         }

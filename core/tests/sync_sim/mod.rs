@@ -199,6 +199,7 @@ pub fn fast_config() -> SyncConfig {
         heartbeat_every: 1,
         down_period_ms: 1_000,
         permanent_down_period_ms: 20_000,
+        forget_removed_after_ms: 20_000,
         repair_backoff_ms: 200,
         catch_up_limit: 256,
         repair_range_limit: 10_000,
