@@ -112,6 +112,6 @@ pub use beryl_core::{
 pub use config::{Config, ConfigError, DEFAULT_SYNC_TOPIC, DiffCallback};
 pub use diffs::{DiffStream, DiffStreamError};
 pub use error::{StartError, Stopped, TrackFailed, UpdateFailed};
-pub use feed::{FeedEvent, ReplicationFeed};
+pub use feed::{FeedEvent, ReplicationFeed, TopicSnapshot};
 pub use handle::{Presence, PresenceHandle};
 pub use read_model::Snapshot;

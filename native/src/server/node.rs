@@ -84,18 +84,16 @@ impl PresenceService for PresenceHandle {
     }
 
     async fn sync_snapshot(&self, topic: &str) -> Result<SyncSnapshot, ServiceError> {
-        let Some(feed) = self.replication_feed().await? else {
+        let Some(snapshot) = self.topic_snapshot(topic).await? else {
             return Err(ServiceError::Refused(
                 "this server does not offer the CRDT sync option (its node was started without \
                  Config::replication_feed(true)); join without \"sync\""
                     .to_owned(),
             ));
         };
-        // The node's full state leaves out replicas it considers down, entries and context
-        // alike; the feed sends their entries when they come back up.
         Ok(SyncSnapshot {
-            delta: feed.initial.project(topic),
-            verdicts: Vec::new(),
+            delta: snapshot.delta,
+            verdicts: snapshot.verdicts,
         })
     }
 

@@ -33,8 +33,9 @@ pub enum ServiceEvent {
 pub struct SyncSnapshot {
     /// The topic's projection of the state (see `PresenceState::topic_projection`).
     pub delta: Delta,
-    /// Every replica the server does not consider up, with its status, to apply after the
-    /// delta.
+    /// The server's verdict about every other replica it knows, to apply after the delta:
+    /// down replicas' entries are in the delta and must be hidden, and a client resynced
+    /// after lost events learns the verdicts it missed (ups included).
     pub verdicts: Vec<(ReplicaId, ReplicaStatus)>,
 }
 

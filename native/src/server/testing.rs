@@ -5,7 +5,7 @@
 use std::sync::{Arc, Mutex};
 
 use beryl_core::wire::phoenix;
-use beryl_core::{Meta, PresenceState, ReplicaId, ReplicaStatus};
+use beryl_core::{Meta, PresenceState, ReplicaId};
 use tokio::sync::mpsc;
 
 use super::error::ServiceError;
@@ -126,7 +126,7 @@ impl PresenceService for LocalService {
             verdicts: state
                 .replicas()
                 .into_iter()
-                .filter(|(_, status)| *status != ReplicaStatus::Up)
+                .filter(|(replica, _)| replica != state.replica())
                 .collect(),
         }))
     }
