@@ -361,7 +361,7 @@ impl<'a> Encoded<'a> {
 pub async fn run_dispatcher<S: PresenceService>(
     hub: Arc<Hub>,
     service: S,
-    mut events: mpsc::UnboundedReceiver<ServiceEvent>,
+    mut events: mpsc::Receiver<ServiceEvent>,
 ) {
     while let Some(event) = events.recv().await {
         if !hub.dispatch(&event) {

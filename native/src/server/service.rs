@@ -90,8 +90,10 @@ pub trait PresenceService: Clone + Send + Sync + 'static {
         topic: &str,
     ) -> impl Future<Output = Result<SyncSnapshot, ServiceError>> + Send;
 
-    /// Every event from now on, in order.
+    /// Every event from now on, in order, on a bounded queue. A reader that falls behind must
+    /// not make the service buffer without limit: events are then dropped and a
+    /// [`ServiceEvent::Lagged`] takes their place. The queue ends when the service stops.
     fn subscribe(
         &self,
-    ) -> impl Future<Output = Result<mpsc::UnboundedReceiver<ServiceEvent>, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<mpsc::Receiver<ServiceEvent>, ServiceError>> + Send;
 }

@@ -1,6 +1,7 @@
 //! A presence service over a bare `PresenceState`, for testing the endpoint without the actor.
 //! Events are kept until the test dispatches them, so tests decide exactly when fan-out
-//! happens.
+//! happens. A subscriber's queue holds `EVENT_QUEUE` events; past that, events are dropped and
+//! the next one that fits is preceded by `Lagged`, as the node's streams behave.
 
 use std::sync::{Arc, Mutex};
 
@@ -17,9 +18,37 @@ pub struct LocalService {
     replica: ReplicaId,
 }
 
+pub const EVENT_QUEUE: usize = 64;
+
+struct Subscriber {
+    queue: mpsc::Sender<ServiceEvent>,
+    lagged: bool,
+}
+
+impl Subscriber {
+    /// Queues `event`; false once the subscriber is gone.
+    fn send(&mut self, event: &ServiceEvent) -> bool {
+        if self.lagged {
+            match self.queue.try_send(ServiceEvent::Lagged) {
+                Ok(()) => self.lagged = false,
+                Err(mpsc::error::TrySendError::Full(_)) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        match self.queue.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged = true;
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
 struct Inner {
     state: PresenceState,
-    subscribers: Vec<mpsc::UnboundedSender<ServiceEvent>>,
+    subscribers: Vec<Subscriber>,
 }
 
 impl LocalService {
@@ -44,7 +73,7 @@ impl LocalService {
         for event in events {
             inner
                 .subscribers
-                .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+                .retain_mut(|subscriber| subscriber.send(&event));
         }
     }
 
@@ -61,7 +90,7 @@ impl LocalService {
         for event in events {
             inner
                 .subscribers
-                .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+                .retain_mut(|subscriber| subscriber.send(&event));
         }
         Ok(())
     }
@@ -131,9 +160,12 @@ impl PresenceService for LocalService {
         }))
     }
 
-    async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<ServiceEvent>, ServiceError> {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        self.inner.lock().unwrap().subscribers.push(sender);
+    async fn subscribe(&self) -> Result<mpsc::Receiver<ServiceEvent>, ServiceError> {
+        let (queue, receiver) = mpsc::channel(EVENT_QUEUE);
+        self.inner.lock().unwrap().subscribers.push(Subscriber {
+            queue,
+            lagged: false,
+        });
         Ok(receiver)
     }
 }
