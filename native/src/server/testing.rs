@@ -49,6 +49,7 @@ impl Subscriber {
 struct Inner {
     state: PresenceState,
     subscribers: Vec<Subscriber>,
+    stopped: bool,
 }
 
 impl LocalService {
@@ -58,6 +59,7 @@ impl LocalService {
             inner: Arc::new(Mutex::new(Inner {
                 state: PresenceState::new(replica.clone()),
                 subscribers: Vec::new(),
+                stopped: false,
             })),
             replica,
         }
@@ -77,11 +79,26 @@ impl LocalService {
         }
     }
 
+    /// Stops the service: every later call fails with `Stopped`, and the event queues end.
+    pub fn stop(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.stopped = true;
+        inner.subscribers.clear();
+    }
+
+    fn running(&self) -> Result<std::sync::MutexGuard<'_, Inner>, ServiceError> {
+        let inner = self.inner.lock().unwrap();
+        if inner.stopped {
+            return Err(ServiceError::Stopped);
+        }
+        Ok(inner)
+    }
+
     fn change(
         &self,
         apply: impl FnOnce(&mut PresenceState) -> Result<(beryl_core::Delta, beryl_core::Diff), String>,
     ) -> Result<(), ServiceError> {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.running()?;
         let (delta, diff) = apply(&mut inner.state).map_err(ServiceError::Refused)?;
         let mut events = vec![ServiceEvent::Applied(Arc::new(delta))];
         if !diff.is_empty() {
@@ -146,10 +163,12 @@ impl PresenceService for LocalService {
     }
 
     async fn presence_state(&self, topic: &str) -> Result<String, ServiceError> {
-        Ok(self.with_state(|state| phoenix::presence_state(state, topic)))
+        let inner = self.running()?;
+        Ok(phoenix::presence_state(&inner.state, topic))
     }
 
     async fn sync_snapshot(&self, topic: &str) -> Result<SyncSnapshot, ServiceError> {
+        drop(self.running()?);
         Ok(self.with_state(|state| SyncSnapshot {
             delta: state.topic_projection(topic),
             verdicts: state
@@ -162,7 +181,7 @@ impl PresenceService for LocalService {
 
     async fn subscribe(&self) -> Result<mpsc::Receiver<ServiceEvent>, ServiceError> {
         let (queue, receiver) = mpsc::channel(EVENT_QUEUE);
-        self.inner.lock().unwrap().subscribers.push(Subscriber {
+        self.running()?.subscribers.push(Subscriber {
             queue,
             lagged: false,
         });

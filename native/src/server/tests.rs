@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
-use super::hub::{Hub, Outbound, SocketLink, snapshot_frames};
+use super::hub::{Hub, Outbound, SocketLink, run_dispatcher, snapshot_frames};
 use super::join::{JoinGrant, JoinHook, JoinRequest, ParamsJoin, SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent};
 use super::session::{Close, Endpoint, Session, Step};
@@ -789,6 +789,71 @@ async fn after_lost_events_every_socket_is_resynced_with_the_current_state_and_v
     let server = world.service.with_state(|state| listing(state, "room"));
     assert_eq!(listing(&replica, "room"), server);
     assert!(!server.iter().any(|(key, _)| key == "far-user"));
+}
+
+#[tokio::test]
+async fn when_the_service_stops_each_channel_gets_phx_error_and_the_socket_stays_usable() {
+    let mut world = World::new().await;
+    let mut ada = world.connect();
+    ada.join("room", "1", json!({"key": "ada"})).await;
+    ada.join("other", "2", json!({"key": "ada"})).await;
+    let mut crdt = world.connect();
+    crdt.join(
+        "room",
+        "7",
+        json!({"key": "crdt", "sync": "crdt", "format": "json"}),
+    )
+    .await;
+    world.dispatch();
+    ada.queued();
+    crdt.queued();
+
+    world.service.stop();
+    let events = std::mem::replace(&mut world.events, mpsc::channel(1).1);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        run_dispatcher(world.endpoint.hub.clone(), world.service.clone(), events),
+    )
+    .await
+    .expect("the dispatcher ends with the service");
+    let mut errors = ada.queued_texts();
+    errors.sort_by_key(|frame| frame[2].as_str().unwrap().to_owned());
+    assert_eq!(
+        errors,
+        vec![
+            json!(["2", "2", "other", "phx_error", {}]),
+            json!(["1", "1", "room", "phx_error", {}]),
+        ]
+    );
+    assert_eq!(
+        crdt.queued_texts(),
+        vec![json!(["7", "7", "room", "phx_error", {}])]
+    );
+    assert_eq!(world.endpoint.hub.subscriptions(), 0);
+
+    // A push on a failed channel gets phx_error too, never a close of the whole socket.
+    let step = ada
+        .send_text(&json!(["1", "3", "room", "presence:update", {"meta": {}}]).to_string())
+        .await;
+    assert_eq!(step.close, None);
+    assert_eq!(
+        texts(step.frames),
+        vec![json!(["1", "1", "room", "phx_error", {}])]
+    );
+    let replies = ada
+        .send(json!([null, "4", "phoenix", "heartbeat", {}]))
+        .await;
+    assert_eq!(status(&replies[0]), "ok");
+    // The rejoin phoenix.js makes is refused while the service is down.
+    let replies = ada.join("room", "5", json!({"key": "ada"})).await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(status(&replies[0]), "error");
+    assert!(reason(&replies[0]).contains("stopped"), "{replies:?}");
+    assert_eq!(
+        world.endpoint.hub.subscriptions(),
+        0,
+        "a refused rejoin subscribes nothing"
+    );
 }
 
 #[tokio::test(start_paused = true)]
