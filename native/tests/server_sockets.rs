@@ -1,5 +1,5 @@
-//! The WebSocket endpoint over real sockets: a presence service that stops under joined
-//! channels.
+//! The WebSocket endpoint over real sockets: a client that stops reading, and a presence
+//! service that stops under joined channels.
 
 #![cfg(feature = "server")]
 
@@ -11,6 +11,7 @@ use beryl_native::{Config, Presence, PresenceHandle};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -80,6 +81,111 @@ async fn reply_to(client: &mut Client, msg_ref: &str) -> Value {
             return frame;
         }
     }
+}
+
+fn keys(node: &PresenceHandle, topic: &str) -> Vec<String> {
+    node.list(topic)
+        .into_iter()
+        .map(|presence| presence.key().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_untracked_while_others_are_served() {
+    let config = ServerConfig {
+        write_timeout: Duration::from_millis(300),
+        // Long enough that only a stuck write can end the socket within the test.
+        heartbeat_timeout: Duration::from_secs(600),
+        flood_burst: 10_000,
+        flood_per_second: 10_000,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, Some(4096)).await;
+
+    let mut stuck = connect(address, Some(4096)).await;
+    send(
+        &mut stuck,
+        json!(["1", "1", "room", "phx_join", {"key": "stuck"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut stuck, "1").await[4]["status"], "ok");
+    // From here on the stuck client never reads again.
+
+    let watcher = connect(address, None).await;
+    let (mut to_watcher, mut from_watcher) = watcher.split();
+    let (frames, mut watcher_frames) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = from_watcher.next().await {
+            if let Message::Text(text) = message {
+                if frames.send(serde_json::from_str(&text).unwrap()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    to_watcher
+        .send(Message::text(
+            json!(["2", "2", "room", "phx_join", {"key": "watcher"}]).to_string(),
+        ))
+        .await
+        .unwrap();
+
+    // Large metas fill the stuck client's buffers within a few diffs.
+    let blob = "x".repeat(8 * 1024);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut updates = 0;
+    let stuck_left = 'pushing: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stuck client is still listed after {updates} updates: {:?}",
+            keys(&node, "room")
+        );
+        updates += 1;
+        let msg_ref = format!("u{updates}");
+        to_watcher
+            .send(Message::text(
+                json!(["2", msg_ref, "room", "presence:update", {"meta": {"blob": blob}}])
+                    .to_string(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), watcher_frames.recv())
+                .await
+                .expect("the watcher is served")
+                .expect("the watcher's socket is open");
+            if frame[3] == "presence_diff" && frame[4]["leaves"].get("stuck").is_some() {
+                break 'pushing frame;
+            }
+            if frame[1] == msg_ref.as_str() {
+                assert_eq!(frame[4]["status"], "ok");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(stuck_left[4]["joins"].as_object().unwrap().is_empty());
+    assert_eq!(keys(&node, "room"), ["watcher"]);
+
+    // The watcher goes on being served.
+    to_watcher
+        .send(Message::text(
+            json!([null, "hb", "phoenix", "heartbeat", {}]).to_string(),
+        ))
+        .await
+        .unwrap();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), watcher_frames.recv())
+            .await
+            .expect("a heartbeat reply")
+            .unwrap();
+        if frame[1] == "hb" {
+            assert_eq!(frame[4]["status"], "ok");
+            break;
+        }
+    }
+    drop(stuck);
+    node.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
