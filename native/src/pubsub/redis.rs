@@ -18,7 +18,7 @@ use redis::{AsyncConnectionConfig, Client};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::envelope;
+use super::envelope::{self, FrameSender};
 use super::{NodeId, PubSub, PubSubError, PubSubFuture, Received, Subscription, check_topic};
 
 /// Settings of a [`RedisPubSub`].
@@ -74,6 +74,7 @@ pub struct RedisPubSub {
 struct Inner {
     client: Client,
     config: RedisConfig,
+    sender: FrameSender,
     publisher: Mutex<Publisher>,
     /// Local subscribers by channel.
     routes: Arc<Mutex<HashMap<String, Vec<mpsc::Sender<Received>>>>>,
@@ -122,6 +123,18 @@ impl RedisPubSub {
                 reason: "a node id must be non-empty and must not contain '@'",
             });
         }
+        let Some(sender) = FrameSender::new(&config.node_id) else {
+            let id = config.node_id.as_str();
+            let mut shown = id.len().min(40);
+            while !id.is_char_boundary(shown) {
+                shown -= 1;
+            }
+            return Err(PubSubError::Invalid {
+                what: "node id",
+                value: format!("{}... ({} bytes)", &id[..shown], id.len()),
+                reason: "a node id must be at most 65,535 bytes (its length is framed as 16 bits)",
+            });
+        };
         let (control, requests) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let routes = Arc::new(Mutex::new(HashMap::new()));
@@ -136,6 +149,7 @@ impl RedisPubSub {
         Ok(RedisPubSub {
             inner: Arc::new(Inner {
                 client,
+                sender,
                 publisher: Mutex::new(Publisher {
                     backoff: config.reconnect_min,
                     ..Publisher::default()
@@ -270,7 +284,7 @@ impl PubSub for RedisPubSub {
     fn broadcast(&self, topic: &str, payload: Bytes) -> PubSubFuture<'_, ()> {
         let checked = check_topic(topic);
         let channel = self.broadcast_channel(topic);
-        let frame = envelope::encode(&self.inner.config.node_id, false, &payload);
+        let frame = self.inner.sender.encode(false, &payload);
         Box::pin(async move {
             checked?;
             self.publish(channel, frame).await
@@ -280,7 +294,7 @@ impl PubSub for RedisPubSub {
     fn broadcast_from(&self, topic: &str, payload: Bytes) -> PubSubFuture<'_, ()> {
         let checked = check_topic(topic);
         let channel = self.broadcast_channel(topic);
-        let frame = envelope::encode(&self.inner.config.node_id, true, &payload);
+        let frame = self.inner.sender.encode(true, &payload);
         Box::pin(async move {
             checked?;
             self.publish(channel, frame).await
@@ -290,7 +304,7 @@ impl PubSub for RedisPubSub {
     fn send_to(&self, to: &NodeId, topic: &str, payload: Bytes) -> PubSubFuture<'_, ()> {
         let checked = check_topic(topic);
         let channel = self.direct_channel(topic, to);
-        let frame = envelope::encode(&self.inner.config.node_id, false, &payload);
+        let frame = self.inner.sender.encode(false, &payload);
         Box::pin(async move {
             checked?;
             self.publish(channel, frame).await
@@ -432,5 +446,43 @@ impl SubscriberTask {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(config: RedisConfig) -> PubSubError {
+        match RedisPubSub::new(config) {
+            Ok(_) => panic!("the configuration was accepted"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn node_ids_too_long_to_frame_are_refused_at_configuration() {
+        let error = refusal(RedisConfig::new(
+            "redis://127.0.0.1:1",
+            "n".repeat(usize::from(u16::MAX) + 1),
+        ));
+        assert!(
+            matches!(
+                error,
+                PubSubError::Invalid {
+                    what: "node id",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("65,535 bytes"), "{error}");
+        assert!(error.to_string().len() < 300, "the id is not printed whole");
+    }
+
+    #[tokio::test]
+    async fn the_longest_framable_node_id_is_accepted() {
+        let config = RedisConfig::new("redis://127.0.0.1:1", "n".repeat(usize::from(u16::MAX)));
+        assert!(RedisPubSub::new(config).is_ok());
     }
 }
