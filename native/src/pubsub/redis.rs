@@ -6,6 +6,12 @@
 //! growing backoff; the subscribing one subscribes again to every channel. While Redis is
 //! unreachable, sends fail at once with [`PubSubError::Disconnected`] and messages are lost:
 //! the replication protocol repairs the gap once Redis is back.
+//!
+//! A subscribing connection only ever reads, so a connection that died without a FIN or RST
+//! (a host gone, a NAT entry dropped, a frozen server) would look idle forever. It is
+//! checked with a PING every [`RedisConfig::ping_interval`]; a PING or SUBSCRIBE not answered
+//! within [`RedisConfig::response_timeout`] drops it, and the node reconnects and subscribes
+//! again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,8 +38,11 @@ pub struct RedisConfig {
     pub namespace: String,
     /// Longest wait for a connection to open. Default 2 s.
     pub connect_timeout: Duration,
-    /// Longest wait for Redis to answer a command. Default 2 s.
+    /// Longest wait for Redis to answer a command (PUBLISH, SUBSCRIBE, PING). Default 2 s.
     pub response_timeout: Duration,
+    /// How often the subscribing connection is checked with a PING when it has been quiet.
+    /// A dead connection is noticed within this plus `response_timeout`. Default 5 s.
+    pub ping_interval: Duration,
     /// First wait before reconnecting; doubled after each failure. Default 100 ms.
     pub reconnect_min: Duration,
     /// Longest wait between reconnection attempts. Default 5 s.
@@ -51,6 +60,7 @@ impl RedisConfig {
             namespace: String::new(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
+            ping_interval: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             subscriber_capacity: 1024,
@@ -135,6 +145,13 @@ impl RedisPubSub {
                 reason: "a node id must be at most 65,535 bytes (its length is framed as 16 bits)",
             });
         };
+        if config.ping_interval.is_zero() {
+            return Err(PubSubError::Invalid {
+                what: "ping interval",
+                value: format!("{:?}", config.ping_interval),
+                reason: "the subscribing connection's PING interval must be longer than zero",
+            });
+        }
         let (control, requests) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let routes = Arc::new(Mutex::new(HashMap::new()));
@@ -388,32 +405,63 @@ impl SubscriberTask {
         }
     }
 
+    /// Runs one command on the subscribing connection, bounded by the response timeout.
+    async fn command<T>(
+        &self,
+        what: &str,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.config.response_timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(format!("{what} failed: {error}")),
+            Err(_) => Err(format!(
+                "no answer to {what} within {:?}",
+                self.config.response_timeout
+            )),
+        }
+    }
+
     async fn serve(&mut self, pubsub: redis::aio::PubSub) -> Ended {
         let (mut sink, mut stream) = pubsub.split();
         let channels: Vec<String> = lock(&self.routes).keys().cloned().collect();
         if !channels.is_empty() {
-            if let Err(error) = sink.subscribe(&channels).await {
-                return Ended::Dropped(error.to_string());
+            if let Err(reason) = self.command("SUBSCRIBE", sink.subscribe(&channels)).await {
+                return Ended::Dropped(reason);
             }
         }
         self.connected.send_replace(true);
         tracing::info!(node = %self.config.node_id, channels = channels.len(), "redis: subscribed");
+        let mut liveness = tokio::time::interval(self.config.ping_interval);
+        liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick completes at once; the connection was just proven alive.
+        liveness.tick().await;
         loop {
             tokio::select! {
                 message = stream.next() => match message {
-                    Some(message) => self.route(&message),
+                    Some(message) => {
+                        self.route(&message);
+                        // Traffic proves the connection alive: no PING needed yet.
+                        liveness.reset();
+                    }
                     None => return Ended::Dropped("the server closed the connection".into()),
                 },
                 request = self.requests.recv() => match request {
                     Some(request) => {
-                        let result = sink.subscribe(&request.channels).await;
+                        let result = self
+                            .command("SUBSCRIBE", sink.subscribe(&request.channels))
+                            .await;
                         let _ = request.done.send(());
-                        if let Err(error) = result {
-                            return Ended::Dropped(error.to_string());
+                        if let Err(reason) = result {
+                            return Ended::Dropped(reason);
                         }
                     }
                     None => return Ended::Closed,
                 },
+                _ = liveness.tick() => {
+                    if let Err(reason) = self.command("PING", sink.ping::<redis::Value>()).await {
+                        return Ended::Dropped(reason);
+                    }
+                }
             }
         }
     }
@@ -484,5 +532,18 @@ mod tests {
     async fn the_longest_framable_node_id_is_accepted() {
         let config = RedisConfig::new("redis://127.0.0.1:1", "n".repeat(usize::from(u16::MAX)));
         assert!(RedisPubSub::new(config).is_ok());
+    }
+
+    #[test]
+    fn a_zero_ping_interval_is_refused() {
+        let mut config = RedisConfig::new("redis://127.0.0.1:1", "node");
+        config.ping_interval = Duration::ZERO;
+        assert!(matches!(
+            refusal(config),
+            PubSubError::Invalid {
+                what: "ping interval",
+                ..
+            }
+        ));
     }
 }
