@@ -1,8 +1,8 @@
 //! Nodes replicating through a real redis-server, each on its own connections.
 //!
 //! Run by `scripts/test.sh`, which starts a throw-away redis-server and sets `BERYL_REDIS_URL`:
-//! `cargo test -p beryl-native --features redis-tests -- --test-threads=1`. The restart test
-//! starts (and kills, and starts again) a redis-server of its own.
+//! `cargo test -p beryl-native --features redis-tests --test redis_cluster -- --test-threads=1`.
+//! The restart and freeze tests run a redis-server of their own.
 
 #![cfg(feature = "redis-tests")]
 
