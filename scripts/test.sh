@@ -14,8 +14,9 @@
 #   wasm    hook_build_wasm     scripts/build-wasm.sh, when it exists, then the
 #                               wasm-bindgen tests in Node and headless Chromium
 #   js      hook_js_tests       npm test in each NPM_DIRS entry (scripts/lib.sh)
-#   redis   hook_redis_tests    Redis-backed tests, when native/Cargo.toml has
-#                               a `redis-tests` feature
+#   redis   hook_redis_tests    Redis-backed tests (tests/redis_cluster.rs and the
+#                               crate docs' Redis example), when native/Cargo.toml
+#                               has a `redis-tests` feature
 #   fuzz    hook_fuzz           every fuzz/fuzz_targets/*.rs for FUZZ_SECONDS
 #
 # Environment:
@@ -104,14 +105,18 @@ hook_js_tests() {
 }
 
 # Runs the Redis-backed tests of beryl-native against a throw-away
-# redis-server on a free loopback port (BERYL_REDIS_URL points at it).
+# redis-server on a free loopback port (BERYL_REDIS_URL points at it): the
+# redis_cluster tests, and the crate docs' examples, whose Redis cluster example
+# does nothing without BERYL_REDIS_URL (so the test step only compiles it). The
+# other tests already ran in the test step.
 hook_redis_tests() {
   if ! cargo_toml_has_feature native/Cargo.toml redis-tests; then
     skip "redis: native/Cargo.toml has no \"redis-tests\" feature yet"
     return 0
   fi
   start_redis
-  cargo test -p beryl-native --features redis-tests -- --test-threads=1
+  cargo test -p beryl-native --features redis-tests --test redis_cluster -- --test-threads=1
+  cargo test -p beryl-native --features redis-tests --doc -- src/lib.rs
   stop_redis
 }
 

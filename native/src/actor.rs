@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use crate::clock::Clock;
 use crate::codec;
 use crate::diffs::CallbackWorker;
-use crate::feed::{FeedEvent, ReplicationFeed};
+use crate::feed::{FeedEvent, ReplicationFeed, TopicSnapshot};
 use crate::pubsub::{NodeId, PubSub, Subscription};
 use crate::read_model::ReadModelWriter;
 
@@ -50,6 +50,10 @@ pub(crate) enum Command {
     },
     OpenFeed {
         reply: oneshot::Sender<Option<ReplicationFeed>>,
+    },
+    TopicSnapshot {
+        topic: String,
+        reply: oneshot::Sender<Option<TopicSnapshot>>,
     },
     Stop {
         reply: oneshot::Sender<()>,
@@ -183,6 +187,22 @@ impl Actor {
                     )
                 });
                 let _ = reply.send(feed);
+            }
+            Command::TopicSnapshot { topic, reply } => {
+                // Costs the topic's entries (and down replicas' entries), not the whole state:
+                // joins of small topics stay cheap however large the node grows.
+                let snapshot = self.feed.is_some().then(|| {
+                    let state = self.engine.state();
+                    TopicSnapshot {
+                        delta: state.topic_projection(&topic),
+                        verdicts: state
+                            .replicas()
+                            .into_iter()
+                            .filter(|(replica, _)| replica != state.replica())
+                            .collect(),
+                    }
+                });
+                let _ = reply.send(snapshot);
             }
             Command::Stop { .. } => {}
         }

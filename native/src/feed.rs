@@ -68,6 +68,20 @@ impl ReplicationFeed {
     }
 }
 
+/// What a client replica of one topic starts from: the topic's projection of the node's state
+/// and the node's verdict about every other replica it knows. See
+/// [`PresenceHandle::topic_snapshot`](crate::PresenceHandle::topic_snapshot).
+#[derive(Clone, Debug)]
+pub struct TopicSnapshot {
+    /// Every stored entry of the topic, visible or hidden because its replica is down, with
+    /// the node's whole causal context (see `PresenceState::topic_projection`).
+    pub delta: Delta,
+    /// The status of every replica the node knows but its own, to apply after `delta`: a
+    /// down replica's entries are in `delta` and must be hidden, and a client that missed
+    /// verdicts (a lagged feed) learns the current ones, ups included.
+    pub verdicts: Vec<(ReplicaId, ReplicaStatus)>,
+}
+
 /// The part of `delta` a client replica of `topic` receives: the entries of that topic, and
 /// the whole causal context (a client's topic set is fixed for its lifetime, so covering dots
 /// of other topics is harmless, and it keeps removals and compaction exact).

@@ -12,7 +12,7 @@ use crate::clock::{Clock, new_incarnation};
 use crate::config::Config;
 use crate::diffs::{CallbackWorker, DiffStream};
 use crate::error::{StartError, Stopped, TrackFailed, UpdateFailed};
-use crate::feed::ReplicationFeed;
+use crate::feed::{ReplicationFeed, TopicSnapshot};
 use crate::read_model::{ReadModel, ReadModelWriter, Snapshot};
 
 /// Starts presence nodes. See [`Presence::start`].
@@ -234,6 +234,20 @@ impl PresenceHandle {
     /// [`Config::replication_feed`](crate::Config::replication_feed).
     pub async fn replication_feed(&self) -> Result<Option<ReplicationFeed>, Stopped> {
         self.ask(|reply| Command::OpenFeed { reply }).await
+    }
+
+    /// What a client replica of `topic` starts from: the topic's projection of the state and
+    /// the node's liveness verdicts. Apply the delta, then the verdicts, then the events of a
+    /// [`ReplicationFeed`] opened before this call (projected to the topic). Costs the topic's
+    /// size, not the node's. `None` unless the node was started with
+    /// [`Config::replication_feed`](crate::Config::replication_feed).
+    pub async fn topic_snapshot(
+        &self,
+        topic: impl Into<String>,
+    ) -> Result<Option<TopicSnapshot>, Stopped> {
+        let topic = topic.into();
+        self.ask(|reply| Command::TopicSnapshot { topic, reply })
+            .await
     }
 
     /// Stops the node gracefully: peers are told at once (a goodbye), so this node's

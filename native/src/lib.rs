@@ -46,10 +46,11 @@
 //!
 //! # A cluster over Redis
 //!
-//! Each node opens its own connection to the same Redis server, under a unique node id. Run
-//! this on several machines (with different names) and they share their presences.
+//! Each node opens its own connection to the same Redis server, under a unique node id, and
+//! they share their presences. Nodes normally run in processes (and machines) of their own;
+//! here two share one process so that the example can check that they see each other.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
@@ -58,20 +59,39 @@
 //!
 //! # #[tokio::main]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let name = std::env::var("HOSTNAME").unwrap_or_else(|_| "node-a".into());
-//! let redis = RedisPubSub::new(RedisConfig::new("redis://127.0.0.1:6379", &name).namespace("prod:"))?;
-//! let presence = Presence::start(
-//!     Config::new(name)
+//! // The Redis server, such as redis://127.0.0.1:6379; without one this example does nothing.
+//! let Ok(url) = std::env::var("BERYL_REDIS_URL") else {
+//!     return Ok(());
+//! };
+//! // Clusters sharing a Redis keep apart by namespace.
+//! let namespace = format!("example-{}:", std::process::id());
+//! let mut nodes = Vec::new();
+//! for name in ["node-a", "node-b"] {
+//!     let redis = RedisPubSub::new(RedisConfig::new(&url, name).namespace(&namespace))?;
+//!     assert!(redis.wait_connected(Duration::from_secs(5)).await, "cannot reach {url}");
+//!     let config = Config::new(name)
 //!         .pubsub(Arc::new(redis))
-//!         .broadcast_interval(Duration::from_millis(1_500)),
-//! )
-//! .await?;
+//!         .broadcast_interval(Duration::from_millis(100));
+//!     nodes.push(Presence::start(config).await?);
+//! }
+//! let (a, b) = (&nodes[0], &nodes[1]);
 //!
-//! presence.track("room:lobby", "alice", "socket-1", Meta::empty()).await?;
-//! tokio::time::sleep(Duration::from_secs(3)).await;
-//! // Alice, plus every presence the other nodes track in this topic.
-//! println!("{:?}", presence.list("room:lobby"));
-//! presence.stop().await?;
+//! a.track("room:lobby", "alice", "socket-1", Meta::empty()).await?;
+//! // Node b lists alice within a few broadcast intervals.
+//! let waiting = tokio::time::Instant::now();
+//! while b.list("room:lobby").is_empty() {
+//!     assert!(waiting.elapsed() < Duration::from_secs(10), "node-b never heard of alice");
+//!     tokio::time::sleep(Duration::from_millis(20)).await;
+//! }
+//! assert_eq!(b.list("room:lobby")[0].key(), "alice");
+//!
+//! // A graceful stop: alice leaves node b's list at once.
+//! a.stop().await?;
+//! while !b.list("room:lobby").is_empty() {
+//!     assert!(waiting.elapsed() < Duration::from_secs(10), "alice never left node-b");
+//!     tokio::time::sleep(Duration::from_millis(20)).await;
+//! }
+//! b.stop().await?;
 //! # Ok(())
 //! # }
 //! ```
@@ -112,6 +132,6 @@ pub use beryl_core::{
 pub use config::{Config, ConfigError, DEFAULT_SYNC_TOPIC, DiffCallback};
 pub use diffs::{DiffStream, DiffStreamError};
 pub use error::{StartError, Stopped, TrackFailed, UpdateFailed};
-pub use feed::{FeedEvent, ReplicationFeed};
+pub use feed::{FeedEvent, ReplicationFeed, TopicSnapshot};
 pub use handle::{Presence, PresenceHandle};
 pub use read_model::Snapshot;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use beryl_native::pubsub::{FaultPlan, FaultyPubSub, LocalBus, PubSub};
 use beryl_native::{Meta, Presence, PresenceHandle};
 use common::{
-    INTERVAL, Rng, converged, divergence, fast_config, intervals_to_converge, own, random_op,
-    visible,
+    DOWN_PERIOD, INTERVAL, Rng, converged, divergence, fast_config, intervals_to_converge, own,
+    random_op, visible,
 };
 
 async fn start(bus: &LocalBus, name: &str) -> PresenceHandle {
@@ -104,10 +104,13 @@ async fn a_restart_with_the_same_name_shows_the_new_presences_and_no_ghosts() {
     assert!(converged(&[&a, &b]), "{}", divergence(&[&a, &b]));
 }
 
+/// How many fault schedules the convergence test replays (each is a few virtual seconds).
+const FAULT_SEEDS: u64 = 100;
+
 #[tokio::test(start_paused = true)]
 async fn nodes_converge_after_faults_stop_for_every_seed() {
     let mut worst = 0;
-    for seed in 0..12u64 {
+    for seed in 0..FAULT_SEEDS {
         let bus = LocalBus::new();
         let names = ["a", "b", "c"];
         let mut faulty = Vec::new();
@@ -125,10 +128,20 @@ async fn nodes_converge_after_faults_stop_for_every_seed() {
                     .unwrap(),
             );
         }
+        // The nodes meet on a healthy network first: a peer never heard cannot go down.
+        tokio::time::sleep(INTERVAL * 3).await;
+        for node in &nodes {
+            assert_eq!(node.peers().await.unwrap().len(), 2, "seed {seed}");
+        }
         let mut rng = Rng(seed);
+        // One partition per seed outlasts the down period: `victim` stops hearing `cut` for
+        // the first 12 rounds, and is held there until it has marked `cut` down.
+        let victim = rng.below(3) as usize;
+        let cut = (victim + 1 + rng.below(2) as usize) % 3;
+        let long_partition_from = tokio::time::Instant::now();
         for round in 0..30 {
-            // A new fault plan now and then: loss, duplicates, delays (reordering), and
-            // partitions, some longer than the down period.
+            // A new fault plan now and then: loss, duplicates, delays (reordering), and short
+            // partitions (one plan long, shorter than the down period).
             if round % 6 == 0 {
                 for (index, pubsub) in faulty.iter().enumerate() {
                     let mut plan = FaultPlan {
@@ -137,13 +150,33 @@ async fn nodes_converge_after_faults_stop_for_every_seed() {
                         max_delay: INTERVAL * 3,
                         ..FaultPlan::default()
                     };
-                    let cut = names[rng.below(3) as usize];
-                    if cut != names[index] && rng.below(2) == 0 {
+                    let short_cut = names[rng.below(3) as usize];
+                    if short_cut != names[index] && rng.below(2) == 0 {
                         plan.partitioned_from
-                            .insert(bus.node(cut).node_id().clone());
+                            .insert(bus.node(short_cut).node_id().clone());
+                    }
+                    if round < 12 && index == victim {
+                        plan.partitioned_from
+                            .insert(bus.node(names[cut]).node_id().clone());
                     }
                     pubsub.set_plan(plan);
                 }
+            }
+            if round == 11 {
+                let held = long_partition_from.elapsed();
+                let enough = DOWN_PERIOD + INTERVAL * 2;
+                if held < enough {
+                    tokio::time::sleep(enough - held).await;
+                }
+                let peers = nodes[victim].peers().await.unwrap();
+                assert!(
+                    peers
+                        .iter()
+                        .any(|peer| peer.replica.name() == names[cut] && peer.down),
+                    "seed {seed}: {} should see {} down: {peers:?}",
+                    names[victim],
+                    names[cut]
+                );
             }
             let node = &nodes[rng.below(3) as usize];
             random_op(node, &mut rng).await;
@@ -161,7 +194,9 @@ async fn nodes_converge_after_faults_stop_for_every_seed() {
             node.stop().await.unwrap();
         }
     }
-    println!("worst case: converged {worst} intervals after the faults stopped");
+    println!(
+        "worst case over {FAULT_SEEDS} seeds: converged {worst} intervals after the faults stopped"
+    );
 }
 
 #[tokio::test(start_paused = true)]

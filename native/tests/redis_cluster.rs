@@ -1,8 +1,8 @@
 //! Nodes replicating through a real redis-server, each on its own connections.
 //!
 //! Run by `scripts/test.sh`, which starts a throw-away redis-server and sets `BERYL_REDIS_URL`:
-//! `cargo test -p beryl-native --features redis-tests -- --test-threads=1`. The restart test
-//! starts (and kills, and starts again) a redis-server of its own.
+//! `cargo test -p beryl-native --features redis-tests --test redis_cluster -- --test-threads=1`.
+//! The restart and freeze tests run a redis-server of their own.
 
 #![cfg(feature = "redis-tests")]
 
@@ -133,7 +133,7 @@ async fn next(subscription: &mut Subscription) -> Received {
 }
 
 /// A redis-server owned by the test, on a free loopback port, that can be killed and started
-/// again on the same port.
+/// again on the same port, or frozen and thawed.
 struct OwnRedis {
     port: u16,
     child: Option<Child>,
@@ -141,7 +141,7 @@ struct OwnRedis {
 }
 
 impl OwnRedis {
-    fn start() -> Self {
+    async fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -153,7 +153,7 @@ impl OwnRedis {
             child: None,
             dir,
         };
-        redis.launch();
+        redis.launch().await;
         redis
     }
 
@@ -161,7 +161,7 @@ impl OwnRedis {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    fn launch(&mut self) {
+    async fn launch(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
@@ -173,12 +173,27 @@ impl OwnRedis {
             .expect("redis-server is installed (scripts/setup.sh installs it)");
         self.child = Some(child);
         for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Sends `signal` (`STOP` freezes the server with its connections open, `CONT` thaws it).
+    async fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("a running redis-server").id();
+        let status = tokio::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} {pid} failed");
     }
 
     fn kill(&mut self) {
@@ -198,7 +213,7 @@ impl Drop for OwnRedis {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_reconnect_and_converge_after_redis_is_killed_and_restarted() {
-    let mut redis = OwnRedis::start();
+    let mut redis = OwnRedis::start().await;
     let url = redis.url();
     let ns = namespace("restart");
     let (a, a_redis) = start(&url, &ns, "a").await;
@@ -238,7 +253,7 @@ async fn nodes_reconnect_and_converge_after_redis_is_killed_and_restarted() {
         "only a's own presences while its peers are down"
     );
 
-    redis.launch();
+    redis.launch().await;
     assert!(a_redis.wait_connected(Duration::from_secs(10)).await);
     converge(&[&a, &b, &c], 10).await;
     let pids: Vec<(String, String)> = c
@@ -257,5 +272,62 @@ async fn nodes_reconnect_and_converge_after_redis_is_killed_and_restarted() {
     assert_eq!(c.get_by_key("room", "carol")[0].meta(), r#"{"away":true}"#);
     for node in [&a, &b, &c] {
         node.stop().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_is_noticed_by_ping_and_the_subscription_is_made_again_when_it_thaws() {
+    let redis = OwnRedis::start().await;
+    let url = redis.url();
+    let ns = namespace("frozen");
+    let quick = |name: &str| {
+        let mut config = RedisConfig::new(&url, name).namespace(&ns);
+        config.ping_interval = Duration::from_millis(200);
+        config.response_timeout = Duration::from_millis(300);
+        config.connect_timeout = Duration::from_millis(300);
+        config.reconnect_max = Duration::from_millis(200);
+        config
+    };
+    let one = RedisPubSub::new(quick("one")).unwrap();
+    let two = RedisPubSub::new(quick("two")).unwrap();
+    for pubsub in [&one, &two] {
+        assert!(pubsub.wait_connected(Duration::from_secs(5)).await);
+    }
+    let mut on_one = one.subscribe("t").await.unwrap();
+    two.broadcast_from("t", Bytes::from_static(b"before"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut on_one).await.payload, "before");
+
+    // Frozen, Redis keeps every TCP connection open and answers nothing: only the PING tells.
+    redis.signal("STOP").await;
+    let frozen_at = tokio::time::Instant::now();
+    while one.is_connected() {
+        assert!(
+            frozen_at.elapsed() < Duration::from_secs(5),
+            "the subscribing connection still looks alive 5 s after Redis froze"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    println!("noticed the frozen server after {:?}", frozen_at.elapsed());
+
+    redis.signal("CONT").await;
+    assert!(one.wait_connected(Duration::from_secs(10)).await);
+    // The new connection is subscribed again: messages reach the old subscription.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no message after Redis thawed"
+        );
+        // The publishing connection may still be reconnecting: then this send fails.
+        let _ = two.broadcast_from("t", Bytes::from_static(b"after")).await;
+        if let Ok(Some(received)) =
+            tokio::time::timeout(Duration::from_millis(300), on_one.recv()).await
+        {
+            assert_eq!(received.payload, "after");
+            assert_eq!(received.from, NodeId::new("two"));
+            break;
+        }
     }
 }

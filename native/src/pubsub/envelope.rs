@@ -16,17 +16,33 @@ pub(crate) struct Envelope {
     pub(crate) payload: Bytes,
 }
 
-/// `[version][flags][sender length: u16 big-endian][sender][payload]`.
-pub(crate) fn encode(from: &NodeId, skip_sender: bool, payload: &[u8]) -> Bytes {
-    let id = from.as_str().as_bytes();
-    let id_len = u16::try_from(id.len()).unwrap_or(u16::MAX);
-    let mut out = BytesMut::with_capacity(4 + usize::from(id_len) + payload.len());
-    out.put_u8(VERSION);
-    out.put_u8(if skip_sender { SKIP_SENDER } else { 0 });
-    out.put_u16(id_len);
-    out.put_slice(&id[..usize::from(id_len)]);
-    out.put_slice(payload);
-    out.freeze()
+/// The sender's side of the frame: its id, checked once to fit the frame's u16 length field.
+#[derive(Debug)]
+pub(crate) struct FrameSender {
+    id: NodeId,
+    id_len: u16,
+}
+
+impl FrameSender {
+    /// `None` when `id` is longer than 65,535 bytes.
+    pub(crate) fn new(id: &NodeId) -> Option<Self> {
+        let id_len = u16::try_from(id.as_str().len()).ok()?;
+        Some(FrameSender {
+            id: id.clone(),
+            id_len,
+        })
+    }
+
+    /// `[version][flags][sender length: u16 big-endian][sender][payload]`.
+    pub(crate) fn encode(&self, skip_sender: bool, payload: &[u8]) -> Bytes {
+        let mut out = BytesMut::with_capacity(4 + usize::from(self.id_len) + payload.len());
+        out.put_u8(VERSION);
+        out.put_u8(if skip_sender { SKIP_SENDER } else { 0 });
+        out.put_u16(self.id_len);
+        out.put_slice(self.id.as_str().as_bytes());
+        out.put_slice(payload);
+        out.freeze()
+    }
 }
 
 /// Reads a frame; `None` for anything that is not one (another program on the same channel,
@@ -58,7 +74,7 @@ mod tests {
     #[test]
     fn frames_round_trip_and_garbage_is_refused() {
         let node = NodeId::new("node-a");
-        let frame = encode(&node, true, b"hello");
+        let frame = FrameSender::new(&node).unwrap().encode(true, b"hello");
         assert_eq!(
             decode(&frame),
             Some(Envelope {
@@ -76,5 +92,14 @@ mod tests {
             None,
             "sender not UTF-8"
         );
+    }
+
+    #[test]
+    fn the_longest_sender_id_round_trips_and_a_longer_one_is_refused() {
+        let longest = NodeId::new("n".repeat(usize::from(u16::MAX)));
+        let frame = FrameSender::new(&longest).unwrap().encode(false, b"x");
+        assert_eq!(decode(&frame).unwrap().from, longest);
+        let longer = NodeId::new("n".repeat(usize::from(u16::MAX) + 1));
+        assert!(FrameSender::new(&longer).is_none());
     }
 }

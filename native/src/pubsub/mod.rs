@@ -11,6 +11,8 @@
 //! - [`FaultyPubSub`]: wraps another PubSub and drops, delays, duplicates, reorders or
 //!   partitions messages, to test what runs on top.
 
+// The frame of byte transports, which deliver a node's own broadcasts back to it.
+#[cfg(feature = "redis")]
 mod envelope;
 mod faulty;
 mod local;

@@ -6,6 +6,12 @@
 //! growing backoff; the subscribing one subscribes again to every channel. While Redis is
 //! unreachable, sends fail at once with [`PubSubError::Disconnected`] and messages are lost:
 //! the replication protocol repairs the gap once Redis is back.
+//!
+//! A subscribing connection only ever reads, so a connection that died without a FIN or RST
+//! (a host gone, a NAT entry dropped, a frozen server) would look idle forever. It is
+//! checked with a PING every [`RedisConfig::ping_interval`]; a PING or SUBSCRIBE not answered
+//! within [`RedisConfig::response_timeout`] drops it, and the node reconnects and subscribes
+//! again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,7 +24,7 @@ use redis::{AsyncConnectionConfig, Client};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::envelope;
+use super::envelope::{self, FrameSender};
 use super::{NodeId, PubSub, PubSubError, PubSubFuture, Received, Subscription, check_topic};
 
 /// Settings of a [`RedisPubSub`].
@@ -32,8 +38,11 @@ pub struct RedisConfig {
     pub namespace: String,
     /// Longest wait for a connection to open. Default 2 s.
     pub connect_timeout: Duration,
-    /// Longest wait for Redis to answer a command. Default 2 s.
+    /// Longest wait for Redis to answer a command (PUBLISH, SUBSCRIBE, PING). Default 2 s.
     pub response_timeout: Duration,
+    /// How often the subscribing connection is checked with a PING when it has been quiet.
+    /// A dead connection is noticed within this plus `response_timeout`. Default 5 s.
+    pub ping_interval: Duration,
     /// First wait before reconnecting; doubled after each failure. Default 100 ms.
     pub reconnect_min: Duration,
     /// Longest wait between reconnection attempts. Default 5 s.
@@ -51,6 +60,7 @@ impl RedisConfig {
             namespace: String::new(),
             connect_timeout: Duration::from_secs(2),
             response_timeout: Duration::from_secs(2),
+            ping_interval: Duration::from_secs(5),
             reconnect_min: Duration::from_millis(100),
             reconnect_max: Duration::from_secs(5),
             subscriber_capacity: 1024,
@@ -74,6 +84,7 @@ pub struct RedisPubSub {
 struct Inner {
     client: Client,
     config: RedisConfig,
+    sender: FrameSender,
     publisher: Mutex<Publisher>,
     /// Local subscribers by channel.
     routes: Arc<Mutex<HashMap<String, Vec<mpsc::Sender<Received>>>>>,
@@ -122,6 +133,25 @@ impl RedisPubSub {
                 reason: "a node id must be non-empty and must not contain '@'",
             });
         }
+        let Some(sender) = FrameSender::new(&config.node_id) else {
+            let id = config.node_id.as_str();
+            let mut shown = id.len().min(40);
+            while !id.is_char_boundary(shown) {
+                shown -= 1;
+            }
+            return Err(PubSubError::Invalid {
+                what: "node id",
+                value: format!("{}... ({} bytes)", &id[..shown], id.len()),
+                reason: "a node id must be at most 65,535 bytes (its length is framed as 16 bits)",
+            });
+        };
+        if config.ping_interval.is_zero() {
+            return Err(PubSubError::Invalid {
+                what: "ping interval",
+                value: format!("{:?}", config.ping_interval),
+                reason: "the subscribing connection's PING interval must be longer than zero",
+            });
+        }
         let (control, requests) = mpsc::unbounded_channel();
         let (connected_tx, connected) = watch::channel(false);
         let routes = Arc::new(Mutex::new(HashMap::new()));
@@ -136,6 +166,7 @@ impl RedisPubSub {
         Ok(RedisPubSub {
             inner: Arc::new(Inner {
                 client,
+                sender,
                 publisher: Mutex::new(Publisher {
                     backoff: config.reconnect_min,
                     ..Publisher::default()
@@ -270,7 +301,7 @@ impl PubSub for RedisPubSub {
     fn broadcast(&self, topic: &str, payload: Bytes) -> PubSubFuture<'_, ()> {
         let checked = check_topic(topic);
         let channel = self.broadcast_channel(topic);
-        let frame = envelope::encode(&self.inner.config.node_id, false, &payload);
+        let frame = self.inner.sender.encode(false, &payload);
         Box::pin(async move {
             checked?;
             self.publish(channel, frame).await
@@ -280,7 +311,7 @@ impl PubSub for RedisPubSub {
     fn broadcast_from(&self, topic: &str, payload: Bytes) -> PubSubFuture<'_, ()> {
         let checked = check_topic(topic);
         let channel = self.broadcast_channel(topic);
-        let frame = envelope::encode(&self.inner.config.node_id, true, &payload);
+        let frame = self.inner.sender.encode(true, &payload);
         Box::pin(async move {
             checked?;
             self.publish(channel, frame).await
@@ -290,7 +321,7 @@ impl PubSub for RedisPubSub {
     fn send_to(&self, to: &NodeId, topic: &str, payload: Bytes) -> PubSubFuture<'_, ()> {
         let checked = check_topic(topic);
         let channel = self.direct_channel(topic, to);
-        let frame = envelope::encode(&self.inner.config.node_id, false, &payload);
+        let frame = self.inner.sender.encode(false, &payload);
         Box::pin(async move {
             checked?;
             self.publish(channel, frame).await
@@ -374,32 +405,63 @@ impl SubscriberTask {
         }
     }
 
+    /// Runs one command on the subscribing connection, bounded by the response timeout.
+    async fn command<T>(
+        &self,
+        what: &str,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Result<T, String> {
+        match tokio::time::timeout(self.config.response_timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(format!("{what} failed: {error}")),
+            Err(_) => Err(format!(
+                "no answer to {what} within {:?}",
+                self.config.response_timeout
+            )),
+        }
+    }
+
     async fn serve(&mut self, pubsub: redis::aio::PubSub) -> Ended {
         let (mut sink, mut stream) = pubsub.split();
         let channels: Vec<String> = lock(&self.routes).keys().cloned().collect();
         if !channels.is_empty() {
-            if let Err(error) = sink.subscribe(&channels).await {
-                return Ended::Dropped(error.to_string());
+            if let Err(reason) = self.command("SUBSCRIBE", sink.subscribe(&channels)).await {
+                return Ended::Dropped(reason);
             }
         }
         self.connected.send_replace(true);
         tracing::info!(node = %self.config.node_id, channels = channels.len(), "redis: subscribed");
+        let mut liveness = tokio::time::interval(self.config.ping_interval);
+        liveness.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick completes at once; the connection was just proven alive.
+        liveness.tick().await;
         loop {
             tokio::select! {
                 message = stream.next() => match message {
-                    Some(message) => self.route(&message),
+                    Some(message) => {
+                        self.route(&message);
+                        // Traffic proves the connection alive: no PING needed yet.
+                        liveness.reset();
+                    }
                     None => return Ended::Dropped("the server closed the connection".into()),
                 },
                 request = self.requests.recv() => match request {
                     Some(request) => {
-                        let result = sink.subscribe(&request.channels).await;
+                        let result = self
+                            .command("SUBSCRIBE", sink.subscribe(&request.channels))
+                            .await;
                         let _ = request.done.send(());
-                        if let Err(error) = result {
-                            return Ended::Dropped(error.to_string());
+                        if let Err(reason) = result {
+                            return Ended::Dropped(reason);
                         }
                     }
                     None => return Ended::Closed,
                 },
+                _ = liveness.tick() => {
+                    if let Err(reason) = self.command("PING", sink.ping::<redis::Value>()).await {
+                        return Ended::Dropped(reason);
+                    }
+                }
             }
         }
     }
@@ -432,5 +494,56 @@ impl SubscriberTask {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refusal(config: RedisConfig) -> PubSubError {
+        match RedisPubSub::new(config) {
+            Ok(_) => panic!("the configuration was accepted"),
+            Err(error) => error,
+        }
+    }
+
+    #[test]
+    fn node_ids_too_long_to_frame_are_refused_at_configuration() {
+        let error = refusal(RedisConfig::new(
+            "redis://127.0.0.1:1",
+            "n".repeat(usize::from(u16::MAX) + 1),
+        ));
+        assert!(
+            matches!(
+                error,
+                PubSubError::Invalid {
+                    what: "node id",
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.to_string().contains("65,535 bytes"), "{error}");
+        assert!(error.to_string().len() < 300, "the id is not printed whole");
+    }
+
+    #[tokio::test]
+    async fn the_longest_framable_node_id_is_accepted() {
+        let config = RedisConfig::new("redis://127.0.0.1:1", "n".repeat(usize::from(u16::MAX)));
+        assert!(RedisPubSub::new(config).is_ok());
+    }
+
+    #[test]
+    fn a_zero_ping_interval_is_refused() {
+        let mut config = RedisConfig::new("redis://127.0.0.1:1", "node");
+        config.ping_interval = Duration::ZERO;
+        assert!(matches!(
+            refusal(config),
+            PubSubError::Invalid {
+                what: "ping interval",
+                ..
+            }
+        ));
     }
 }

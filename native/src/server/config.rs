@@ -24,6 +24,12 @@ pub struct ServerConfig {
     /// How many frames may wait for a slow client; a client further behind is closed, since
     /// skipping diffs would corrupt its view. Default 4,096.
     pub outbound_queue: usize,
+    /// The longest a write to a socket may take. A client that stops reading fills its TCP
+    /// buffers and blocks the write; past this the socket is dropped and its presences
+    /// untracked, instead of staying listed until TCP gives up. While a write waits, the
+    /// socket's other deadlines (heartbeat, queue overflow) wait with it, so this also bounds
+    /// how late they are noticed. Default 10 s.
+    pub write_timeout: Duration,
     /// Limits on the topic, key and meta of each join and update. Default [`Limits::default`].
     pub limits: Limits,
 }
@@ -37,6 +43,7 @@ impl Default for ServerConfig {
             flood_burst: 200,
             flood_per_second: 100,
             outbound_queue: 4_096,
+            write_timeout: Duration::from_secs(10),
             limits: Limits::default(),
         }
     }

@@ -61,6 +61,10 @@ pub enum JoinError {
     /// The presence service refused the track (limits, or the key/pid is already tracked).
     #[error("{0}")]
     Presence(String),
+    /// The presence service could not serve the join (it stopped, or does not offer the
+    /// sync option asked for).
+    #[error("{0}")]
+    Service(ServiceError),
 }
 
 /// A presence operation the service could not carry out.

@@ -136,6 +136,12 @@ pub fn error_reply(
     )
 }
 
+/// The `phx_error` frame Phoenix sends when a channel's server side fails: it carries the
+/// join_ref as both refs, and `phoenix.js` answers it by rejoining after its rejoin delay.
+pub fn channel_error(join_ref: &str, topic: &str) -> String {
+    beryl_core::wire::phoenix::frame(Some(join_ref), Some(join_ref), topic, events::ERROR, "{}")
+}
+
 /// `{"reason": reason}` as JSON text.
 pub fn reason_json(reason: &str) -> String {
     let mut out = String::from("{\"reason\":");
@@ -266,6 +272,14 @@ mod tests {
         assert_eq!(
             error_reply(Some("1"), Some("2"), "room", "say \"why\""),
             r#"["1","2","room","phx_reply",{"status":"error","response":{"reason":"say \"why\""}}]"#
+        );
+    }
+
+    #[test]
+    fn a_channel_error_carries_the_join_ref_twice_as_phoenix_sends_it() {
+        assert_eq!(
+            channel_error("4", "room:lobby"),
+            r#"["4","4","room:lobby","phx_error",{}]"#
         );
     }
 

@@ -229,6 +229,26 @@ impl Hub {
         }
     }
 
+    /// The service stopped: tells every subscribed channel that its server side failed
+    /// (`phx_error`) and forgets the subscriptions. The sockets stay open; a rejoin is
+    /// refused for as long as the service is down.
+    pub fn fail_all(&self) {
+        let topics = std::mem::take(&mut *self.topics());
+        let subscribers = topics
+            .phoenix
+            .iter()
+            .flat_map(|(topic, list)| list.iter().map(move |subscriber| (topic, subscriber)))
+            .chain(topics.crdt.iter().flat_map(|(topic, list)| {
+                list.iter().map(move |(_, subscriber)| (topic, subscriber))
+            }));
+        for (topic, subscriber) in subscribers {
+            subscriber.link.deliver(Outbound::text(frame::channel_error(
+                &subscriber.join_ref,
+                topic,
+            )));
+        }
+    }
+
     /// Sends every subscribed socket a fresh state of its topic, after events were lost.
     /// `phoenix.js` diffs a repeated `presence_state` against what it shows; a client replica
     /// merges a repeated snapshot like any other delta.
@@ -357,15 +377,17 @@ impl<'a> Encoded<'a> {
     }
 }
 
-/// Reads the service's events and fans them out until the service stops.
+/// Reads the service's events and fans them out until the service stops; then every channel
+/// still subscribed is told its server side failed.
 pub async fn run_dispatcher<S: PresenceService>(
     hub: Arc<Hub>,
     service: S,
-    mut events: mpsc::UnboundedReceiver<ServiceEvent>,
+    mut events: mpsc::Receiver<ServiceEvent>,
 ) {
     while let Some(event) = events.recv().await {
         if !hub.dispatch(&event) {
             hub.resync(&service).await;
         }
     }
+    hub.fail_all();
 }

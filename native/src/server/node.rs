@@ -16,6 +16,9 @@ use crate::error::{TrackFailed, UpdateFailed};
 use crate::feed::FeedEvent;
 use crate::handle::PresenceHandle;
 
+/// How many events wait for the endpoint's dispatcher before the forwarders stop reading.
+const EVENT_QUEUE: usize = 1024;
+
 impl From<crate::error::Stopped> for ServiceError {
     fn from(_: crate::error::Stopped) -> Self {
         ServiceError::Stopped
@@ -84,25 +87,26 @@ impl PresenceService for PresenceHandle {
     }
 
     async fn sync_snapshot(&self, topic: &str) -> Result<SyncSnapshot, ServiceError> {
-        let Some(feed) = self.replication_feed().await? else {
+        let Some(snapshot) = self.topic_snapshot(topic).await? else {
             return Err(ServiceError::Refused(
                 "this server does not offer the CRDT sync option (its node was started without \
                  Config::replication_feed(true)); join without \"sync\""
                     .to_owned(),
             ));
         };
-        // The node's full state leaves out replicas it considers down, entries and context
-        // alike; the feed sends their entries when they come back up.
         Ok(SyncSnapshot {
-            delta: feed.initial.project(topic),
-            verdicts: Vec::new(),
+            delta: snapshot.delta,
+            verdicts: snapshot.verdicts,
         })
     }
 
-    async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<ServiceEvent>, ServiceError> {
-        let (sender, receiver) = mpsc::unbounded_channel();
+    async fn subscribe(&self) -> Result<mpsc::Receiver<ServiceEvent>, ServiceError> {
+        let (sender, receiver) = mpsc::channel(EVENT_QUEUE);
         let mut diffs = PresenceHandle::subscribe(self);
         let diff_sender = sender.clone();
+        // The forwarders wait while the queue is full and stop reading the node's streams;
+        // those are bounded too (Config::subscriber_capacity), so a reader that stays behind
+        // makes them overflow and gets Lagged, instead of memory growing.
         tokio::spawn(async move {
             loop {
                 let event = match diffs.recv().await {
@@ -110,7 +114,7 @@ impl PresenceService for PresenceHandle {
                     Err(DiffStreamError::Lagged { .. }) => ServiceEvent::Lagged,
                     Err(DiffStreamError::Closed) => break,
                 };
-                if diff_sender.send(event).is_err() {
+                if diff_sender.send(event).await.is_err() {
                     break;
                 }
             }
@@ -126,7 +130,7 @@ impl PresenceService for PresenceHandle {
                         Err(DiffStreamError::Lagged { .. }) => ServiceEvent::Lagged,
                         Err(DiffStreamError::Closed) => break,
                     };
-                    if sender.send(event).is_err() {
+                    if sender.send(event).await.is_err() {
                         break;
                     }
                 }
@@ -138,8 +142,48 @@ impl PresenceService for PresenceHandle {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+    use crate::{Config, Presence};
     use beryl_core::PresenceState;
+
+    #[tokio::test]
+    async fn a_reader_that_falls_behind_gets_lagged_and_the_queue_stays_bounded() {
+        const STREAM_CAPACITY: usize = 16;
+        let node = Presence::start(
+            Config::new("node")
+                .subscriber_capacity(STREAM_CAPACITY)
+                .replication_feed(true),
+        )
+        .await
+        .unwrap();
+        let mut events = PresenceService::subscribe(&node).await.unwrap();
+        // Each track makes a diff and an applied delta: far more than both queues hold.
+        let tracks = EVENT_QUEUE + 200;
+        for n in 0..tracks {
+            node.track("room", format!("k{n}"), format!("p{n}"), Meta::empty())
+                .await
+                .unwrap();
+        }
+        let (mut received, mut lagged) = (0, 0);
+        while let Ok(Some(event)) =
+            tokio::time::timeout(Duration::from_millis(200), events.recv()).await
+        {
+            received += 1;
+            if matches!(event, ServiceEvent::Lagged) {
+                lagged += 1;
+            }
+        }
+        assert!(lagged >= 1, "the gap is signalled");
+        // What waited: the queue, each stream's buffer, and the event each forwarder held.
+        assert!(
+            received <= EVENT_QUEUE + 2 * (STREAM_CAPACITY + 2),
+            "{received} events of {} were buffered",
+            2 * tracks
+        );
+        node.stop().await.unwrap();
+    }
 
     #[test]
     fn the_state_payload_of_a_listing_is_the_presence_state_payload() {

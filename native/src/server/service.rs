@@ -33,8 +33,9 @@ pub enum ServiceEvent {
 pub struct SyncSnapshot {
     /// The topic's projection of the state (see `PresenceState::topic_projection`).
     pub delta: Delta,
-    /// Every replica the server does not consider up, with its status, to apply after the
-    /// delta.
+    /// The server's verdict about every other replica it knows, to apply after the delta:
+    /// down replicas' entries are in the delta and must be hidden, and a client resynced
+    /// after lost events learns the verdicts it missed (ups included).
     pub verdicts: Vec<(ReplicaId, ReplicaStatus)>,
 }
 
@@ -89,8 +90,10 @@ pub trait PresenceService: Clone + Send + Sync + 'static {
         topic: &str,
     ) -> impl Future<Output = Result<SyncSnapshot, ServiceError>> + Send;
 
-    /// Every event from now on, in order.
+    /// Every event from now on, in order, on a bounded queue. A reader that falls behind must
+    /// not make the service buffer without limit: events are then dropped and a
+    /// [`ServiceEvent::Lagged`] takes their place. The queue ends when the service stops.
     fn subscribe(
         &self,
-    ) -> impl Future<Output = Result<mpsc::UnboundedReceiver<ServiceEvent>, ServiceError>> + Send;
+    ) -> impl Future<Output = Result<mpsc::Receiver<ServiceEvent>, ServiceError>> + Send;
 }

@@ -11,6 +11,9 @@
 //! - `heartbeat` on the `phoenix` topic is answered ok.
 //! - Anything else gets an error reply; frames that cannot be read, floods and binary frames
 //!   close the socket. Other sockets never notice.
+//! - When the presence service fails (it stopped), the channel it failed for gets `phx_error`,
+//!   as Phoenix sends when a channel process crashes, and `phoenix.js` rejoins; joins are
+//!   refused while the service is down. The socket itself stays open.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,8 +59,6 @@ impl Close {
     pub const POLICY: u16 = 1008;
     /// 1009: a frame was too large.
     pub const TOO_BIG: u16 = 1009;
-    /// 1011: the server cannot go on (the presence service stopped).
-    pub const SERVER_ERROR: u16 = 1011;
 
     fn new(code: u16, reason: impl Into<String>) -> Self {
         // A close reason must fit a control frame (125 bytes, two of them for the code).
@@ -160,16 +161,7 @@ impl<S: PresenceService> Session<S> {
                 return Step::default().closing(Close::new(Close::INVALID, error.to_string()));
             }
         };
-        match self.handle(inbound).await {
-            Ok(step) => step,
-            Err(ServiceError::Stopped) => Step::default().closing(Close::new(
-                Close::SERVER_ERROR,
-                ServiceError::Stopped.to_string(),
-            )),
-            // Refusals are answered where they happen; one reaching here refused a cleanup,
-            // which leaves nothing to tell the client.
-            Err(ServiceError::Refused(_)) => Step::default(),
-        }
+        self.handle(inbound).await
     }
 
     /// Handles a binary frame: clients have nothing to send in binary, so the socket closes.
@@ -183,7 +175,7 @@ impl<S: PresenceService> Session<S> {
         ))
     }
 
-    async fn handle(&mut self, inbound: Inbound) -> Result<Step, ServiceError> {
+    async fn handle(&mut self, inbound: Inbound) -> Step {
         let mut step = Step::default();
         if inbound.topic == PHOENIX_TOPIC {
             if inbound.event == events::HEARTBEAT {
@@ -197,15 +189,15 @@ impl<S: PresenceService> Session<S> {
             } else {
                 step.push(unknown_event(&inbound));
             }
-            return Ok(step);
+            return step;
         }
         if inbound.event == events::JOIN {
-            self.join(inbound, &mut step).await?;
-            return Ok(step);
+            self.join(inbound, &mut step).await;
+            return step;
         }
         let Some(channel) = self.channels.get(&inbound.topic) else {
             step.push(unmatched(&inbound));
-            return Ok(step);
+            return step;
         };
         if inbound
             .join_ref
@@ -213,12 +205,11 @@ impl<S: PresenceService> Session<S> {
             .is_some_and(|join_ref| join_ref != channel.join_ref)
         {
             step.push(unmatched(&inbound));
-            return Ok(step);
+            return step;
         }
         match inbound.event.as_str() {
             events::LEAVE => {
-                let channel = self.close_channel(&inbound.topic).await?;
-                if let Some(channel) = channel {
+                if let Some(channel) = self.close_channel(&inbound.topic).await {
                     step.push(frame::reply(
                         Some(&channel.join_ref),
                         inbound.msg_ref.as_deref(),
@@ -229,13 +220,26 @@ impl<S: PresenceService> Session<S> {
                     step.push(close_frame(&channel.join_ref, &inbound.topic));
                 }
             }
-            events::PRESENCE_UPDATE => self.update(&inbound, &mut step).await?,
+            events::PRESENCE_UPDATE => {
+                if let Err(ServiceError::Stopped) = self.update(&inbound, &mut step).await {
+                    self.fail_channel(&inbound.topic, &mut step);
+                }
+            }
             _ => step.push(unknown_event(&inbound)),
         }
-        Ok(step)
+        step
     }
 
-    async fn join(&mut self, inbound: Inbound, step: &mut Step) -> Result<(), ServiceError> {
+    /// The service failed for this channel: it is gone on the server, and the client is told
+    /// so the way Phoenix tells it, with `phx_error`.
+    fn fail_channel(&mut self, topic: &str, step: &mut Step) {
+        if let Some(channel) = self.channels.remove(topic) {
+            self.endpoint.hub.unsubscribe(topic, self.link.id());
+            step.push(frame::channel_error(&channel.join_ref, topic));
+        }
+    }
+
+    async fn join(&mut self, inbound: Inbound, step: &mut Step) {
         let topic = inbound.topic.as_str();
         let msg_ref = inbound.msg_ref.as_deref();
         let Some(join_ref) = inbound.join_ref.clone().or_else(|| inbound.msg_ref.clone()) else {
@@ -245,7 +249,7 @@ impl<S: PresenceService> Session<S> {
                 topic,
                 "a join must carry a ref (the frame's first or second element)",
             ));
-            return Ok(());
+            return;
         };
         let refuse = |step: &mut Step, error: JoinError| {
             step.push(frame::error_reply(
@@ -257,7 +261,7 @@ impl<S: PresenceService> Session<S> {
         };
 
         // A second join of a topic replaces the first, as in Phoenix.
-        if let Some(previous) = self.close_channel(topic).await? {
+        if let Some(previous) = self.close_channel(topic).await {
             step.push(close_frame(&previous.join_ref, topic));
         }
         let endpoint = self.endpoint.clone();
@@ -269,7 +273,7 @@ impl<S: PresenceService> Session<S> {
                     max: config.max_channels_per_socket,
                 },
             );
-            return Ok(());
+            return;
         }
         let grant = match endpoint.hook.authorize(&JoinRequest {
             topic,
@@ -281,7 +285,7 @@ impl<S: PresenceService> Session<S> {
             Ok(grant) => grant,
             Err(reason) => {
                 refuse(step, JoinError::BadParams(reason));
-                return Ok(());
+                return;
             }
         };
         if grant.sync == SyncMode::Crdt(SyncFormat::Binary)
@@ -291,7 +295,7 @@ impl<S: PresenceService> Session<S> {
                 step,
                 JoinError::TopicTooLongForBinary { bytes: topic.len() },
             );
-            return Ok(());
+            return;
         }
 
         // Subscribe before tracking and reading the snapshot: every change after the snapshot
@@ -299,22 +303,53 @@ impl<S: PresenceService> Session<S> {
         endpoint
             .hub
             .subscribe(topic, self.link.clone(), &join_ref, grant.sync);
-        match endpoint
+        if let Err(error) = endpoint
             .service
             .track(topic, &grant.key, &self.pid, grant.meta)
             .await
         {
-            Ok(()) => {}
-            Err(ServiceError::Refused(reason)) => {
-                endpoint.hub.unsubscribe(topic, self.link.id());
-                refuse(step, JoinError::Presence(reason));
-                return Ok(());
-            }
-            Err(stopped) => {
-                endpoint.hub.unsubscribe(topic, self.link.id());
-                return Err(stopped);
-            }
+            endpoint.hub.unsubscribe(topic, self.link.id());
+            refuse(
+                step,
+                match error {
+                    ServiceError::Refused(reason) => JoinError::Presence(reason),
+                    stopped @ ServiceError::Stopped => JoinError::Service(stopped),
+                },
+            );
+            return;
         }
+        // The state is read before the join is acknowledged, so that a failed read leaves
+        // neither a presence nor a half-joined channel behind.
+        let initial = match grant.sync {
+            SyncMode::Phoenix => endpoint.service.presence_state(topic).await.map(|state| {
+                vec![Outbound::text(phoenix::frame(
+                    Some(&join_ref),
+                    None,
+                    topic,
+                    events::PRESENCE_STATE,
+                    &state,
+                ))]
+            }),
+            SyncMode::Crdt(format) => endpoint.service.sync_snapshot(topic).await.map(|snapshot| {
+                snapshot_frames(
+                    &endpoint.service.replica(),
+                    topic,
+                    &join_ref,
+                    format,
+                    &snapshot,
+                )
+            }),
+        };
+        let initial = match initial {
+            Ok(frames) => frames,
+            Err(error) => {
+                endpoint.hub.unsubscribe(topic, self.link.id());
+                // A stopped service holds nothing to untrack.
+                let _ = endpoint.service.untrack(topic, &grant.key, &self.pid).await;
+                refuse(step, JoinError::Service(error));
+                return;
+            }
+        };
         self.channels.insert(
             topic.to_owned(),
             Channel {
@@ -329,29 +364,7 @@ impl<S: PresenceService> Session<S> {
             ReplyStatus::Ok,
             "{}",
         ));
-        match grant.sync {
-            SyncMode::Phoenix => {
-                let state = endpoint.service.presence_state(topic).await?;
-                step.push(phoenix::frame(
-                    Some(&join_ref),
-                    None,
-                    topic,
-                    events::PRESENCE_STATE,
-                    &state,
-                ));
-            }
-            SyncMode::Crdt(format) => {
-                let snapshot = endpoint.service.sync_snapshot(topic).await?;
-                step.frames.extend(snapshot_frames(
-                    &endpoint.service.replica(),
-                    topic,
-                    &join_ref,
-                    format,
-                    &snapshot,
-                ));
-            }
-        }
-        Ok(())
+        step.frames.extend(initial);
     }
 
     async fn update(&mut self, inbound: &Inbound, step: &mut Step) -> Result<(), ServiceError> {
@@ -405,16 +418,16 @@ impl<S: PresenceService> Session<S> {
     }
 
     /// Unsubscribes and untracks one channel; returns it if it was joined.
-    async fn close_channel(&mut self, topic: &str) -> Result<Option<Channel>, ServiceError> {
-        let Some(channel) = self.channels.remove(topic) else {
-            return Ok(None);
-        };
+    async fn close_channel(&mut self, topic: &str) -> Option<Channel> {
+        let channel = self.channels.remove(topic)?;
         self.endpoint.hub.unsubscribe(topic, self.link.id());
-        self.endpoint
+        // Untracking fails only when the service has stopped, and then holds nothing.
+        let _ = self
+            .endpoint
             .service
             .untrack(topic, &channel.key, &self.pid)
-            .await?;
-        Ok(Some(channel))
+            .await;
+        Some(channel)
     }
 
     /// The socket closed: stops every subscription and untracks every presence of the socket,

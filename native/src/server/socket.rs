@@ -28,16 +28,18 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// Sends a close frame, then reads (and drops) what the client still sends until it answers
 /// with its own close. Dropping the connection at once would reset it while unread frames
-/// remain, and the client would lose the close frame and its reason.
-async fn close(socket: &mut WebSocket, close: Close) {
-    if socket
-        .send(Message::Close(Some(CloseFrame {
+/// remain, and the client would lose the close frame and its reason. A client that does not
+/// take the close frame within `write_timeout` is dropped without it.
+async fn close(socket: &mut WebSocket, close: Close, write_timeout: Duration) {
+    let sent = tokio::time::timeout(
+        write_timeout,
+        socket.send(Message::Close(Some(CloseFrame {
             code: close.code,
             reason: Utf8Bytes::from(close.reason),
-        })))
-        .await
-        .is_err()
-    {
+        }))),
+    )
+    .await;
+    if !matches!(sent, Ok(Ok(()))) {
         return;
     }
     let drain = async {
@@ -53,21 +55,32 @@ async fn close(socket: &mut WebSocket, close: Close) {
 /// What to do after writing a step.
 enum Next {
     Continue,
-    /// The connection is gone.
+    /// The connection is gone, or too stuck to write to.
     Stop,
     /// Close it with this reason.
     Close(Close),
 }
 
-/// Writes a step's frames.
-async fn write_step(socket: &mut WebSocket, step: Step) -> Next {
-    for frame in step.frames {
-        if socket.feed(to_message(frame)).await.is_err() {
+/// Writes a step's frames, giving up after `write_timeout`: a client that stopped reading
+/// must not hold its task (and its presences) forever.
+async fn write_step(socket: &mut WebSocket, step: Step, write_timeout: Duration, id: u64) -> Next {
+    let write = async {
+        for frame in step.frames {
+            socket.feed(to_message(frame)).await?;
+        }
+        socket.flush().await
+    };
+    match tokio::time::timeout(write_timeout, write).await {
+        Ok(Ok(())) => {}
+        Ok(Err(_)) => return Next::Stop,
+        Err(_) => {
+            tracing::info!(
+                socket = id,
+                timeout = ?write_timeout,
+                "dropping a socket whose client stopped reading"
+            );
             return Next::Stop;
         }
-    }
-    if socket.flush().await.is_err() {
-        return Next::Stop;
     }
     match step.close {
         Some(reason) => Next::Close(reason),
@@ -85,6 +98,7 @@ pub async fn run<S: PresenceService>(
 ) {
     let (link, mut queue, overflow) = SocketLink::new(id, endpoint.config.outbound_queue);
     let timeout = endpoint.config.heartbeat_timeout;
+    let write_timeout = endpoint.config.write_timeout;
     let mut session = Session::new(endpoint, link, pid, connect_params);
     let mut deadline = Instant::now() + timeout;
     let ending = loop {
@@ -100,7 +114,7 @@ pub async fn run<S: PresenceService>(
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 };
-                write_step(&mut socket, step).await
+                write_step(&mut socket, step, write_timeout, id).await
             }
             queued = queue.recv() => {
                 let Some(first) = queued else { break None };
@@ -111,7 +125,7 @@ pub async fn run<S: PresenceService>(
                         Err(_) => break,
                     }
                 }
-                write_step(&mut socket, Step { frames, close: None }).await
+                write_step(&mut socket, Step { frames, close: None }, write_timeout, id).await
             }
             () = overflow.notified() => Next::Close(Close {
                 code: Close::POLICY,
@@ -131,6 +145,6 @@ pub async fn run<S: PresenceService>(
     // Untrack first: the others see this socket leave without waiting for the close handshake.
     session.terminate().await;
     if let Some(reason) = ending {
-        close(&mut socket, reason).await;
+        close(&mut socket, reason, write_timeout).await;
     }
 }

@@ -1,11 +1,12 @@
 //! A presence service over a bare `PresenceState`, for testing the endpoint without the actor.
 //! Events are kept until the test dispatches them, so tests decide exactly when fan-out
-//! happens.
+//! happens. A subscriber's queue holds `EVENT_QUEUE` events; past that, events are dropped and
+//! the next one that fits is preceded by `Lagged`, as the node's streams behave.
 
 use std::sync::{Arc, Mutex};
 
 use beryl_core::wire::phoenix;
-use beryl_core::{Meta, PresenceState, ReplicaId, ReplicaStatus};
+use beryl_core::{Meta, PresenceState, ReplicaId};
 use tokio::sync::mpsc;
 
 use super::error::ServiceError;
@@ -17,9 +18,38 @@ pub struct LocalService {
     replica: ReplicaId,
 }
 
+pub const EVENT_QUEUE: usize = 64;
+
+struct Subscriber {
+    queue: mpsc::Sender<ServiceEvent>,
+    lagged: bool,
+}
+
+impl Subscriber {
+    /// Queues `event`; false once the subscriber is gone.
+    fn send(&mut self, event: &ServiceEvent) -> bool {
+        if self.lagged {
+            match self.queue.try_send(ServiceEvent::Lagged) {
+                Ok(()) => self.lagged = false,
+                Err(mpsc::error::TrySendError::Full(_)) => return true,
+                Err(mpsc::error::TrySendError::Closed(_)) => return false,
+            }
+        }
+        match self.queue.try_send(event.clone()) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.lagged = true;
+                true
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+}
+
 struct Inner {
     state: PresenceState,
-    subscribers: Vec<mpsc::UnboundedSender<ServiceEvent>>,
+    subscribers: Vec<Subscriber>,
+    stopped: bool,
 }
 
 impl LocalService {
@@ -29,6 +59,7 @@ impl LocalService {
             inner: Arc::new(Mutex::new(Inner {
                 state: PresenceState::new(replica.clone()),
                 subscribers: Vec::new(),
+                stopped: false,
             })),
             replica,
         }
@@ -44,15 +75,30 @@ impl LocalService {
         for event in events {
             inner
                 .subscribers
-                .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+                .retain_mut(|subscriber| subscriber.send(&event));
         }
+    }
+
+    /// Stops the service: every later call fails with `Stopped`, and the event queues end.
+    pub fn stop(&self) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.stopped = true;
+        inner.subscribers.clear();
+    }
+
+    fn running(&self) -> Result<std::sync::MutexGuard<'_, Inner>, ServiceError> {
+        let inner = self.inner.lock().unwrap();
+        if inner.stopped {
+            return Err(ServiceError::Stopped);
+        }
+        Ok(inner)
     }
 
     fn change(
         &self,
         apply: impl FnOnce(&mut PresenceState) -> Result<(beryl_core::Delta, beryl_core::Diff), String>,
     ) -> Result<(), ServiceError> {
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.running()?;
         let (delta, diff) = apply(&mut inner.state).map_err(ServiceError::Refused)?;
         let mut events = vec![ServiceEvent::Applied(Arc::new(delta))];
         if !diff.is_empty() {
@@ -61,7 +107,7 @@ impl LocalService {
         for event in events {
             inner
                 .subscribers
-                .retain(|subscriber| subscriber.send(event.clone()).is_ok());
+                .retain_mut(|subscriber| subscriber.send(&event));
         }
         Ok(())
     }
@@ -117,23 +163,28 @@ impl PresenceService for LocalService {
     }
 
     async fn presence_state(&self, topic: &str) -> Result<String, ServiceError> {
-        Ok(self.with_state(|state| phoenix::presence_state(state, topic)))
+        let inner = self.running()?;
+        Ok(phoenix::presence_state(&inner.state, topic))
     }
 
     async fn sync_snapshot(&self, topic: &str) -> Result<SyncSnapshot, ServiceError> {
+        drop(self.running()?);
         Ok(self.with_state(|state| SyncSnapshot {
             delta: state.topic_projection(topic),
             verdicts: state
                 .replicas()
                 .into_iter()
-                .filter(|(_, status)| *status != ReplicaStatus::Up)
+                .filter(|(replica, _)| replica != state.replica())
                 .collect(),
         }))
     }
 
-    async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<ServiceEvent>, ServiceError> {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        self.inner.lock().unwrap().subscribers.push(sender);
+    async fn subscribe(&self) -> Result<mpsc::Receiver<ServiceEvent>, ServiceError> {
+        let (queue, receiver) = mpsc::channel(EVENT_QUEUE);
+        self.running()?.subscribers.push(Subscriber {
+            queue,
+            lagged: false,
+        });
         Ok(receiver)
     }
 }

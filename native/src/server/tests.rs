@@ -11,16 +11,16 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
-use super::hub::{Hub, Outbound, SocketLink};
-use super::join::{JoinGrant, JoinHook, JoinRequest, ParamsJoin, SyncMode};
+use super::hub::{Hub, Outbound, SocketLink, run_dispatcher, snapshot_frames};
+use super::join::{JoinGrant, JoinHook, JoinRequest, ParamsJoin, SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent};
 use super::session::{Close, Endpoint, Session, Step};
-use super::testing::LocalService;
+use super::testing::{EVENT_QUEUE, LocalService};
 
 struct World {
     service: LocalService,
     endpoint: Arc<Endpoint<LocalService>>,
-    events: mpsc::UnboundedReceiver<ServiceEvent>,
+    events: mpsc::Receiver<ServiceEvent>,
     next_socket: u64,
 }
 
@@ -679,4 +679,267 @@ async fn a_slow_socket_is_told_to_close_instead_of_skipping_changes() {
     tokio::time::timeout(Duration::from_secs(5), overflow.notified())
         .await
         .expect("the overflow was signalled");
+}
+
+/// Applies every frame a CRDT sync socket on JSON received, in order.
+fn merge_json_frames(replica: &mut PresenceState, frames: &[Value]) {
+    for frame in frames {
+        assert_eq!(event(frame), "beryl_sync");
+        let message = wire::decode_json(&frame[4].to_string(), &WireLimits::default()).unwrap();
+        merge(replica, message);
+    }
+}
+
+#[tokio::test]
+async fn after_lost_events_every_socket_is_resynced_with_the_current_state_and_verdicts() {
+    let mut world = World::new().await;
+    let far = ReplicaId::new("far", 1);
+    let mut remote = PresenceState::new(far.clone());
+    let tracked = remote
+        .track("room", "far-user", "p", &beryl_core::Meta::empty())
+        .unwrap();
+    let diff = world.service.with_state(|state| state.merge(tracked.delta));
+    world.service.emit(vec![ServiceEvent::Diff(Arc::new(diff))]);
+
+    let mut ada = world.connect();
+    ada.join("room", "1", json!({"key": "ada"})).await;
+    let mut crdt = world.connect();
+    let joined = crdt
+        .join(
+            "room",
+            "2",
+            json!({"key": "crdt", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    let mut replica = PresenceState::new(ReplicaId::new("browser", 1));
+    merge_json_frames(&mut replica, &joined[1..]);
+    world.dispatch();
+    merge_json_frames(&mut replica, &crdt.queued_texts());
+    ada.queued();
+    assert_eq!(
+        listing(&replica, "room").len(),
+        3,
+        "far-user, ada and crdt before the lag"
+    );
+
+    // More changes than the queue holds; the verdict that hides far is among those lost.
+    let mut others = Vec::new();
+    for index in 0..EVENT_QUEUE {
+        let mut client = world.connect();
+        client
+            .join("room", "1", json!({"key": format!("user-{index}")}))
+            .await;
+        others.push(client);
+    }
+    for client in others.iter_mut().step_by(2) {
+        client.session.terminate().await;
+    }
+    let diff = world
+        .service
+        .with_state(|state| state.replica_down(&far).unwrap());
+    world.service.emit(vec![
+        ServiceEvent::Diff(Arc::new(diff)),
+        ServiceEvent::Liveness {
+            replica: far.clone(),
+            status: beryl_core::ReplicaStatus::Down,
+        },
+    ]);
+    // The queue is drained, and the next change finds room for the lag signal first.
+    let mut lagged = 0;
+    for round in 0..2 {
+        while let Ok(event) = world.events.try_recv() {
+            if !world.endpoint.hub.dispatch(&event) {
+                lagged += 1;
+                world.endpoint.hub.resync(&world.service).await;
+            }
+        }
+        if round == 0 {
+            others[1].session.terminate().await;
+        }
+    }
+    assert_eq!(lagged, 1, "one gap, one resync");
+
+    // The Phoenix socket's last presence_state (with its join_ref) is the server's list.
+    let frames = ada.queued_texts();
+    let state = frames
+        .iter()
+        .rev()
+        .find(|frame| event(frame) == "presence_state")
+        .expect("a presence_state after the lag");
+    assert_eq!(state[0], "1");
+    let mut shown: Vec<&str> = state[4]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    shown.sort_unstable();
+    let mut expected = world.keys("room");
+    expected.sort_unstable();
+    assert_eq!(shown, expected);
+    assert!(!shown.contains(&"far-user"));
+
+    // The CRDT socket, having missed the down verdict, hides far again from the resync.
+    let frames = crdt.queued_texts();
+    assert!(
+        frames.iter().any(|frame| frame[0] == "2"),
+        "the resync frames carry the join_ref"
+    );
+    merge_json_frames(&mut replica, &frames);
+    let server = world.service.with_state(|state| listing(state, "room"));
+    assert_eq!(listing(&replica, "room"), server);
+    assert!(!server.iter().any(|(key, _)| key == "far-user"));
+}
+
+#[tokio::test]
+async fn when_the_service_stops_each_channel_gets_phx_error_and_the_socket_stays_usable() {
+    let mut world = World::new().await;
+    let mut ada = world.connect();
+    ada.join("room", "1", json!({"key": "ada"})).await;
+    ada.join("other", "2", json!({"key": "ada"})).await;
+    let mut crdt = world.connect();
+    crdt.join(
+        "room",
+        "7",
+        json!({"key": "crdt", "sync": "crdt", "format": "json"}),
+    )
+    .await;
+    world.dispatch();
+    ada.queued();
+    crdt.queued();
+
+    world.service.stop();
+    let events = std::mem::replace(&mut world.events, mpsc::channel(1).1);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        run_dispatcher(world.endpoint.hub.clone(), world.service.clone(), events),
+    )
+    .await
+    .expect("the dispatcher ends with the service");
+    let mut errors = ada.queued_texts();
+    errors.sort_by_key(|frame| frame[2].as_str().unwrap().to_owned());
+    assert_eq!(
+        errors,
+        vec![
+            json!(["2", "2", "other", "phx_error", {}]),
+            json!(["1", "1", "room", "phx_error", {}]),
+        ]
+    );
+    assert_eq!(
+        crdt.queued_texts(),
+        vec![json!(["7", "7", "room", "phx_error", {}])]
+    );
+    assert_eq!(world.endpoint.hub.subscriptions(), 0);
+
+    // A push on a failed channel gets phx_error too, never a close of the whole socket.
+    let step = ada
+        .send_text(&json!(["1", "3", "room", "presence:update", {"meta": {}}]).to_string())
+        .await;
+    assert_eq!(step.close, None);
+    assert_eq!(
+        texts(step.frames),
+        vec![json!(["1", "1", "room", "phx_error", {}])]
+    );
+    let replies = ada
+        .send(json!([null, "4", "phoenix", "heartbeat", {}]))
+        .await;
+    assert_eq!(status(&replies[0]), "ok");
+    // The rejoin phoenix.js makes is refused while the service is down.
+    let replies = ada.join("room", "5", json!({"key": "ada"})).await;
+    assert_eq!(replies.len(), 1);
+    assert_eq!(status(&replies[0]), "error");
+    assert!(reason(&replies[0]).contains("stopped"), "{replies:?}");
+    assert_eq!(
+        world.endpoint.hub.subscriptions(),
+        0,
+        "a refused rejoin subscribes nothing"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_node_resyncs_crdt_and_phoenix_sockets_with_verdicts_lost_in_a_lag() {
+    use crate::pubsub::{FaultPlan, FaultyPubSub, LocalBus, NodeId};
+    use crate::{Config, Presence};
+
+    let interval = Duration::from_millis(50);
+    let config = |name: &str| {
+        Config::new(name)
+            .broadcast_interval(interval)
+            .down_period(interval * 10)
+            .permanent_down_period(interval * 200)
+            .replication_feed(true)
+    };
+    let bus = LocalBus::new();
+    let a_pubsub = Arc::new(FaultyPubSub::new(Arc::new(bus.node("a")), 1));
+    let a = Presence::start(config("a").pubsub(a_pubsub.clone()))
+        .await
+        .unwrap();
+    let b = Presence::start(config("b").pubsub(Arc::new(bus.node("b"))))
+        .await
+        .unwrap();
+    a.track("room", "ada", "p1", beryl_core::Meta::empty())
+        .await
+        .unwrap();
+    b.track("room", "bob", "p2", beryl_core::Meta::empty())
+        .await
+        .unwrap();
+    tokio::time::sleep(interval * 4).await;
+    assert_eq!(a.list("room").len(), 2);
+
+    let hub = Hub::new(a.replica().clone());
+    let (crdt_link, mut crdt_queue, _) = SocketLink::new(1, 1024);
+    let (phoenix_link, mut phoenix_queue, _) = SocketLink::new(2, 1024);
+    let mut events = PresenceService::subscribe(&a).await.unwrap();
+    hub.subscribe("room", crdt_link, "7", SyncMode::Crdt(SyncFormat::Json));
+    hub.subscribe("room", phoenix_link, "8", SyncMode::Phoenix);
+    let snapshot = a.sync_snapshot("room").await.unwrap();
+    let mut client = PresenceState::new(ReplicaId::new("browser", 1));
+    let frames = snapshot_frames(a.replica(), "room", "7", SyncFormat::Json, &snapshot);
+    merge_json_frames(&mut client, &texts(frames));
+    assert_eq!(listing(&client, "room").len(), 2);
+    let drain = |queue: &mut mpsc::Receiver<Outbound>| {
+        let mut frames = Vec::new();
+        while let Ok(frame) = queue.try_recv() {
+            frames.push(frame);
+        }
+        texts(frames)
+    };
+
+    // a stops hearing b and marks it down; the events saying so are lost.
+    a_pubsub.set_plan(FaultPlan {
+        partitioned_from: [NodeId::new("b")].into_iter().collect(),
+        ..FaultPlan::default()
+    });
+    tokio::time::sleep(interval * 15).await;
+    assert_eq!(a.list("room").len(), 1, "b is down for a");
+    while events.try_recv().is_ok() {}
+    hub.resync(&a).await;
+    merge_json_frames(&mut client, &drain(&mut crdt_queue));
+    let server = listing_of(&a, "room");
+    assert_eq!(listing(&client, "room"), server);
+    assert_eq!(server.len(), 1);
+    let phoenix_frames = drain(&mut phoenix_queue);
+    assert_eq!(phoenix_frames.len(), 1);
+    assert_eq!(event(&phoenix_frames[0]), "presence_state");
+    assert_eq!(phoenix_frames[0][0], "8");
+    assert_eq!(phoenix_frames[0][4].as_object().unwrap().len(), 1);
+
+    // b is heard again: from here the events flow, and the client shows bob again.
+    a_pubsub.heal();
+    tokio::time::sleep(interval * 6).await;
+    assert_eq!(a.list("room").len(), 2);
+    while let Ok(event) = events.try_recv() {
+        assert!(hub.dispatch(&event));
+    }
+    merge_json_frames(&mut client, &drain(&mut crdt_queue));
+    assert_eq!(listing(&client, "room"), listing_of(&a, "room"));
+    a.stop().await.unwrap();
+    b.stop().await.unwrap();
+}
+
+fn listing_of(node: &crate::PresenceHandle, topic: &str) -> Vec<(String, String)> {
+    node.list(topic)
+        .into_iter()
+        .map(|presence| (presence.key().to_owned(), presence.phx_ref().to_string()))
+        .collect()
 }

@@ -9,11 +9,13 @@ use beryl_native::{Config, Meta, PresenceHandle};
 
 /// Short periods, so that tests run many intervals quickly.
 pub const INTERVAL: Duration = Duration::from_millis(50);
+/// The down period of [`fast_config`].
+pub const DOWN_PERIOD: Duration = Duration::from_millis(500);
 
 pub fn fast_config(name: &str) -> Config {
     Config::new(name)
         .broadcast_interval(INTERVAL)
-        .down_period(INTERVAL * 10)
+        .down_period(DOWN_PERIOD)
         .permanent_down_period(INTERVAL * 200)
         .repair_backoff(INTERVAL * 2)
 }

@@ -19,7 +19,7 @@ after(async () => {
   await server?.stop();
 });
 
-/** The watcher is still served: a heartbeat round trip and a push both work. */
+/** The watcher is still served (a push gets its reply) and the list holds only the watcher. */
 async function othersUnaffected() {
   const reply = await push(watcher.channel, "presence:update", { meta: { alive: Date.now() } });
   assert.equal(reply.status, "ok");
@@ -84,6 +84,10 @@ test("a join without params gets an error reply and tracks nothing", async () =>
   const reply = await raw.reply("1");
   assert.equal(reply[4].status, "error");
   assert.match(reply[4].response.reason, /missing join param "key"/);
+  raw.send(["3", "3", "room:bad", "phx_join", null]);
+  const noPayload = await raw.reply("3");
+  assert.equal(noPayload[4].status, "error");
+  assert.ok(noPayload[4].response.reason.length > 0);
   // The socket is still usable: a heartbeat is answered.
   raw.send([null, "2", "phoenix", "heartbeat", {}]);
   assert.equal((await raw.reply("2"))[4].status, "ok");
@@ -113,6 +117,7 @@ test("oversized metas are refused at join and at update", async () => {
   raw.send(["2", "3", "room:bad", "presence:update", { meta: { blob: "y".repeat(20_000) } }]);
   const update = await raw.reply("3");
   assert.equal(update[4].status, "error");
+  assert.match(update[4].response.reason, /meta/);
   await waitFor(() => watcher.metas("big")[0]?.small === true, "big listed with its small meta");
   raw.ws.close();
   await waitFor(() => !watcher.names().includes("big"), "big gone after its socket closed");

@@ -1,7 +1,7 @@
 // A real browser (Debian's Chromium driven by playwright-core) on the demo page: two pages
 // join the lobby and both show two people; one closes and the other shows one.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
 
@@ -65,14 +65,20 @@ test("two pages show each other; when one closes the other shows one person", { 
     assert.deepEqual(await people(page), ["ada", "bob"]);
   }
   assert.match(await ada.page.locator("#status").textContent(), /joined room:lobby as ada/);
-  await ada.page.screenshot({ path: path.join(outputDir(), "demo-two-people.png") });
+  const twoPeople = path.join(outputDir(), "demo-two-people.png");
+  rmSync(twoPeople, { force: true });
+  await ada.page.screenshot({ path: twoPeople });
+  assert.ok(statSync(twoPeople).size > 0, `a screenshot in ${twoPeople}`);
 
   await bob.page.close();
   await ada.page.waitForFunction(() => document.querySelector("#online-count")?.textContent === "1", null, {
     timeout: 15_000,
   });
   assert.deepEqual(await people(ada.page), ["ada"]);
-  await ada.page.screenshot({ path: path.join(outputDir(), "demo-one-person.png") });
+  const onePerson = path.join(outputDir(), "demo-one-person.png");
+  rmSync(onePerson, { force: true });
+  await ada.page.screenshot({ path: onePerson });
+  assert.ok(statSync(onePerson).size > 0, `a screenshot in ${onePerson}`);
   assert.deepEqual(ada.errors, [], "no page errors");
   assert.deepEqual(bob.errors, [], "no page errors");
   await ada.page.close();

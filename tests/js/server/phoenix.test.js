@@ -48,6 +48,11 @@ test("two clients each list both; a meta update is one update; a reconnect gets 
       "the same diff leaves the old ref",
     );
     assert.equal(bob.metas("ada").length, 1, "an update, not a second device");
+    assert.equal(
+      bob.events.diffs.slice(diffsBefore).filter((d) => d.joins.ada || d.leaves.ada).length,
+      1,
+      "the update is one presence_diff",
+    );
     assert.deepEqual(updates, [["away"]]);
 
     // Bob's connection drops and comes back: phoenix.js rejoins, gets presence_state again, and

@@ -1,0 +1,226 @@
+//! The WebSocket endpoint over real sockets: a client that stops reading, and a presence
+//! service that stops under joined channels.
+
+#![cfg(feature = "server")]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use beryl_native::server::{Server, ServerConfig};
+use beryl_native::{Config, Presence, PresenceHandle};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+
+type Client = WebSocketStream<TcpStream>;
+
+/// Starts a node and a server on a loopback port. `send_buffer` shrinks the kernel send
+/// buffer of the listening socket, which accepted sockets inherit.
+async fn start_server(
+    config: ServerConfig,
+    send_buffer: Option<u32>,
+) -> (SocketAddr, PresenceHandle) {
+    let node = Presence::start(Config::new("socket-test").replication_feed(true))
+        .await
+        .expect("start the node");
+    let socket = TcpSocket::new_v4().expect("a socket");
+    if let Some(size) = send_buffer {
+        socket.set_send_buffer_size(size).expect("SO_SNDBUF");
+    }
+    socket.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    let listener = socket.listen(128).expect("listen");
+    let address = listener.local_addr().unwrap();
+    let server = Server::new(node.clone()).config(config);
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    (address, node)
+}
+
+/// A WebSocket client; `receive_buffer` shrinks its kernel receive buffer.
+async fn connect(address: SocketAddr, receive_buffer: Option<u32>) -> Client {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).expect("SO_RCVBUF");
+    }
+    let stream = socket.connect(address).await.expect("connect");
+    let url = format!("ws://{address}/socket/websocket?vsn=2.0.0");
+    let (client, _) = tokio_tungstenite::client_async(url, stream)
+        .await
+        .expect("the WebSocket handshake");
+    client
+}
+
+async fn send(client: &mut Client, frame: Value) {
+    client
+        .send(Message::text(frame.to_string()))
+        .await
+        .expect("send a frame");
+}
+
+/// The next text frame, as JSON.
+async fn next_frame(client: &mut Client) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), client.next())
+            .await
+            .expect("a frame within 5 s")
+            .expect("an open socket")
+            .expect("a readable frame");
+        if let Message::Text(text) = message {
+            return serde_json::from_str(&text).expect("a JSON frame");
+        }
+    }
+}
+
+/// Reads frames until the reply to `msg_ref`, and returns it.
+async fn reply_to(client: &mut Client, msg_ref: &str) -> Value {
+    loop {
+        let frame = next_frame(client).await;
+        if frame[1] == msg_ref && frame[3] == "phx_reply" {
+            return frame;
+        }
+    }
+}
+
+fn keys(node: &PresenceHandle, topic: &str) -> Vec<String> {
+    node.list(topic)
+        .into_iter()
+        .map(|presence| presence.key().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_and_untracked_while_others_are_served() {
+    let config = ServerConfig {
+        write_timeout: Duration::from_millis(300),
+        // Long enough that only a stuck write can end the socket within the test.
+        heartbeat_timeout: Duration::from_secs(600),
+        flood_burst: 10_000,
+        flood_per_second: 10_000,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, Some(4096)).await;
+
+    let mut stuck = connect(address, Some(4096)).await;
+    send(
+        &mut stuck,
+        json!(["1", "1", "room", "phx_join", {"key": "stuck"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut stuck, "1").await[4]["status"], "ok");
+    // From here on the stuck client never reads again.
+
+    let watcher = connect(address, None).await;
+    let (mut to_watcher, mut from_watcher) = watcher.split();
+    let (frames, mut watcher_frames) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = from_watcher.next().await {
+            if let Message::Text(text) = message {
+                if frames.send(serde_json::from_str(&text).unwrap()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    to_watcher
+        .send(Message::text(
+            json!(["2", "2", "room", "phx_join", {"key": "watcher"}]).to_string(),
+        ))
+        .await
+        .unwrap();
+
+    // Large metas fill the stuck client's buffers within a few diffs.
+    let blob = "x".repeat(8 * 1024);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    let mut updates = 0;
+    let stuck_left = 'pushing: loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stuck client is still listed after {updates} updates: {:?}",
+            keys(&node, "room")
+        );
+        updates += 1;
+        let msg_ref = format!("u{updates}");
+        to_watcher
+            .send(Message::text(
+                json!(["2", msg_ref, "room", "presence:update", {"meta": {"blob": blob}}])
+                    .to_string(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), watcher_frames.recv())
+                .await
+                .expect("the watcher is served")
+                .expect("the watcher's socket is open");
+            if frame[3] == "presence_diff" && frame[4]["leaves"].get("stuck").is_some() {
+                break 'pushing frame;
+            }
+            if frame[1] == msg_ref.as_str() {
+                assert_eq!(frame[4]["status"], "ok");
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(stuck_left[4]["joins"].as_object().unwrap().is_empty());
+    assert_eq!(keys(&node, "room"), ["watcher"]);
+
+    // The watcher goes on being served.
+    to_watcher
+        .send(Message::text(
+            json!([null, "hb", "phoenix", "heartbeat", {}]).to_string(),
+        ))
+        .await
+        .unwrap();
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), watcher_frames.recv())
+            .await
+            .expect("a heartbeat reply")
+            .unwrap();
+        if frame[1] == "hb" {
+            assert_eq!(frame[4]["status"], "ok");
+            break;
+        }
+    }
+    drop(stuck);
+    node.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_service_errors_each_joined_channel_and_keeps_the_socket_open() {
+    let (address, node) = start_server(ServerConfig::default(), None).await;
+    let mut client = connect(address, None).await;
+    send(
+        &mut client,
+        json!(["1", "1", "room", "phx_join", {"key": "ada"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut client, "1").await[4]["status"], "ok");
+    assert_eq!(next_frame(&mut client).await[3], "presence_state");
+
+    node.stop().await.unwrap();
+    // Past the diff of the client's own join, the one frame phoenix.js answers by rejoining.
+    let mut frame = next_frame(&mut client).await;
+    while frame[3] == "presence_diff" {
+        frame = next_frame(&mut client).await;
+    }
+    assert_eq!(frame, json!(["1", "1", "room", "phx_error", {}]));
+    send(&mut client, json!([null, "2", "phoenix", "heartbeat", {}])).await;
+    assert_eq!(reply_to(&mut client, "2").await[4]["status"], "ok");
+    send(
+        &mut client,
+        json!(["3", "3", "room", "phx_join", {"key": "ada"}]),
+    )
+    .await;
+    let refused = reply_to(&mut client, "3").await;
+    assert_eq!(refused[4]["status"], "error");
+    assert!(
+        refused[4]["response"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("stopped"),
+        "{refused}"
+    );
+}
