@@ -40,13 +40,18 @@ impl PresenceState {
     }
 
     /// Marks `replica` down: its entries stay stored but are hidden, and the diff has a leave for
-    /// each. A replica that is already down, unknown or superseded gives an empty diff.
+    /// each. A replica that is already down, superseded or removed gives an empty diff.
+    ///
+    /// A verdict may come before the entries it hides (a client replica fed by a server): an
+    /// unknown replica is recorded as down, so its entries stay hidden when they arrive; a newer
+    /// incarnation than the one known supersedes it, whose entries leave.
     pub fn replica_down(&mut self, replica: &ReplicaId) -> Result<Diff, LivenessError> {
         self.set_status(replica, crate::liveness::ReplicaStatus::Down)
     }
 
     /// Marks `replica` up again: its entries are shown, and the diff has a join for each. A
-    /// replica that is up, unknown, superseded or permanently removed gives an empty diff.
+    /// replica that is up, unknown, superseded or permanently removed gives an empty diff; a newer
+    /// incarnation than the one known supersedes it.
     pub fn replica_up(&mut self, replica: &ReplicaId) -> Result<Diff, LivenessError> {
         self.set_status(replica, ReplicaStatus::Up)
     }
@@ -58,6 +63,21 @@ impl PresenceState {
     ) -> Result<Diff, LivenessError> {
         self.refuse_local(replica)?;
         let mut diff = Diff::new();
+        let known = self
+            .record(replica.name())
+            .map(|record| record.current.incarnation());
+        match known {
+            None if status == ReplicaStatus::Down => {
+                self.supersede(replica, status, &mut diff);
+                return Ok(diff);
+            }
+            None => return Ok(diff),
+            Some(incarnation) if replica.incarnation() > incarnation => {
+                self.supersede(replica, status, &mut diff);
+                return Ok(diff);
+            }
+            Some(_) => {}
+        }
         let Some(record) = self.record_mut(replica.name()) else {
             return Ok(diff);
         };

@@ -60,8 +60,7 @@ proptest! {
         let mut remote = PresenceState::new(ReplicaId::new("remote", 1));
         let mut model = Model::new();
         let mut remote_down = false;
-        // A down verdict about a replica never heard of is a no-op.
-        let mut remote_known = false;
+        // A down verdict holds even before the replica is heard of: its entries come hidden.
         let mut version = 0u32;
         for op in ops {
             version += 1;
@@ -80,7 +79,7 @@ proptest! {
                     prop_assert_eq!(outcome.is_some(), matches!(op, Op::Update { .. }) || !model.contains_key(&(topic, key, pid, r)));
                     if let Some(delta) = outcome {
                         model.insert((topic, key, pid, r), version);
-                        if r { remote_known = true; local.merge(delta); }
+                        if r { local.merge(delta); }
                     }
                 }
                 Op::Update { remote: r, topic, key, pid } => {
@@ -92,7 +91,7 @@ proptest! {
                     let owner = if r { &mut remote } else { &mut local };
                     let change = owner.untrack(TOPICS[topic], &format!("k{key}"), &format!("p{pid}"));
                     prop_assert_eq!(change.diff.leaves().count(), usize::from(model.remove(&(topic, key, pid, r)).is_some()));
-                    if r { remote_known |= !change.delta.context().is_empty(); local.merge(change.delta); }
+                    if r { local.merge(change.delta); }
                 }
                 Op::UntrackAll { remote: r, pid } => {
                     let owner = if r { &mut remote } else { &mut local };
@@ -100,9 +99,9 @@ proptest! {
                     let before = model.len();
                     model.retain(|&(_, _, p, owner_remote), _| !(p == pid && owner_remote == r));
                     prop_assert_eq!(change.diff.leaves().count(), before - model.len());
-                    if r { remote_known |= !change.delta.context().is_empty(); local.merge(change.delta); }
+                    if r { local.merge(change.delta); }
                 }
-                Op::Down => { remote_down = remote_known; local.replica_down(remote.replica()).unwrap(); }
+                Op::Down => { remote_down = true; local.replica_down(remote.replica()).unwrap(); }
                 Op::Up => { remote_down = false; local.replica_up(remote.replica()).unwrap(); }
                 Op::Track { .. } => unreachable!(),
             }

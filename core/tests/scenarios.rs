@@ -382,3 +382,41 @@ fn a_forgotten_replica_leaves_no_record_and_only_removed_ones_can_be_forgotten()
     assert!(local.context().ranges(&gone).is_none());
     assert!(!local.forget_replica(&gone), "nothing left to forget");
 }
+
+#[test]
+fn a_down_verdict_that_comes_before_the_entries_keeps_them_hidden() {
+    // A client replica fed by a server may hear the verdict first.
+    let mut client = PresenceState::new(ReplicaId::new("client", 1));
+    let mut node = PresenceState::new(ReplicaId::new("node", 1));
+    let tracked = node.track("room", "k", "p", &Meta::empty()).expect("track");
+    assert!(
+        client
+            .replica_down(node.replica())
+            .expect("remote")
+            .is_empty()
+    );
+    assert!(
+        client.merge(tracked.delta).is_empty(),
+        "no join for a hidden entry"
+    );
+    assert!(client.list("room").is_empty());
+    assert_eq!(
+        client
+            .replica_up(node.replica())
+            .expect("remote")
+            .joins()
+            .count(),
+        1
+    );
+
+    // A verdict about a newer incarnation supersedes the one known.
+    let restarted = ReplicaId::new("node", 2);
+    let diff = client.replica_down(&restarted).expect("remote");
+    assert_eq!(
+        diff.leaves().count(),
+        1,
+        "the old incarnation's entry leaves"
+    );
+    assert_eq!(client.replica_status(&restarted), Some(ReplicaStatus::Down));
+    assert_eq!(client.stored_len(), 0);
+}
