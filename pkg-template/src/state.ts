@@ -25,19 +25,38 @@ import type {
  */
 const diffText = new WeakMap<object, string>();
 
-function deepFreeze(value: unknown): void {
-  if (typeof value === "object" && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const item of Object.values(value)) {
-      deepFreeze(item);
+/** Freezes a JSON object or array and everything in it. */
+function freezeJson(value: object): void {
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index += 1) {
+      const item: unknown = value[index];
+      if (typeof item === "object" && item !== null) freezeJson(item);
+    }
+  } else {
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (typeof item === "object" && item !== null) freezeJson(item);
     }
   }
 }
 
+function freezePresences(presences: readonly { meta: unknown; replica: object }[]): void {
+  for (let index = 0; index < presences.length; index += 1) {
+    const presence = presences[index]!;
+    Object.freeze(presence.replica);
+    if (typeof presence.meta === "object" && presence.meta !== null) freezeJson(presence.meta);
+    Object.freeze(presence);
+  }
+  Object.freeze(presences);
+}
+
 /** A diff from its JSON text: parsed, frozen, and remembered for `encodeDiff`. */
-export function parseDiff<D extends object>(text: string): D {
-  const diff = JSON.parse(text) as D;
-  deepFreeze(diff);
+export function parseDiff<M extends object>(text: string): Diff<M> {
+  const diff = JSON.parse(text) as Diff<M>;
+  freezePresences(diff.joins);
+  freezePresences(diff.leaves);
+  Object.freeze(diff);
   diffText.set(diff, text);
   return diff;
 }
@@ -315,7 +334,7 @@ export class PresenceState<M extends JsonCompatible<M> = JsonObject> {
   }
 
   #diff(text: string): Diff<M> {
-    const diff = parseDiff<Diff<M>>(text);
+    const diff = parseDiff<M>(text);
     if (diff.joins.length > 0 || diff.leaves.length > 0) {
       this.#emit(diff);
     }

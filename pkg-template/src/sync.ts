@@ -103,7 +103,7 @@ export class SyncNode<M extends JsonCompatible<M> = JsonObject> {
   }
 
   #diff(text: string): Diff<M> {
-    return parseDiff<Diff<M>>(text);
+    return parseDiff<M>(text);
   }
 
   #tracked(text: string): Tracked<M> {
@@ -211,7 +211,7 @@ export class SyncNode<M extends JsonCompatible<M> = JsonObject> {
     if (text.startsWith(DIFF_EVENT_PREFIX)) {
       const event: DiffEvent<M> = {
         type: "diff",
-        diff: parseDiff<Diff<M>>(text.slice(DIFF_EVENT_PREFIX.length, -1)),
+        diff: parseDiff<M>(text.slice(DIFF_EVENT_PREFIX.length, -1)),
       };
       return Object.freeze(event);
     }
