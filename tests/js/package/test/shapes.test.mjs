@@ -77,7 +77,15 @@ function readShapes() {
   const result = { classes: {}, functions: {}, errors: {}, types: {} };
   for (const exported of exports) {
     const symbol = exported.flags & SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported;
+    const scanParameters = (signatures) => {
+      // Parameters are not checked against values, but a bigint or any in one fails here.
+      for (const signature of signatures) {
+        for (const parameter of signature.getParameters()) shape(checker.getTypeOfSymbol(parameter));
+      }
+      return signatures;
+    };
     if (symbol.flags & SymbolFlags.Class) {
+      scanParameters(checker.getSignaturesOfType(checker.getTypeOfSymbol(symbol), SignatureKind.Construct));
       const instance = checker.getDeclaredTypeOfSymbol(symbol);
       const members = {};
       for (const member of checker.getPropertiesOfType(instance)) {
@@ -85,10 +93,9 @@ function readShapes() {
         const name = member.name.startsWith("__@dispose@") ? "Symbol.dispose" : member.name;
         const type = checker.getTypeOfSymbol(member);
         if (member.flags & SymbolFlags.Method) {
-          const returns = checker.getSignaturesOfType(type, SignatureKind.Call).map((signature) => {
-            for (const parameter of signature.getParameters()) shape(checker.getTypeOfSymbol(parameter));
-            return shape(checker.getReturnTypeOfSignature(signature));
-          });
+          const returns = scanParameters(checker.getSignaturesOfType(type, SignatureKind.Call)).map((signature) =>
+            shape(checker.getReturnTypeOfSignature(signature)),
+          );
           members[name] = { kind: "method", returns: { kind: "union", members: returns } };
         } else {
           members[name] = {
@@ -101,7 +108,7 @@ function readShapes() {
       const isError = checker.getPropertyOfType(instance, "code") !== undefined && /Error$/.test(symbol.name);
       (isError ? result.errors : result.classes)[symbol.name] = members;
     } else if (symbol.flags & SymbolFlags.Function) {
-      const signatures = checker.getSignaturesOfType(checker.getTypeOfSymbol(symbol), SignatureKind.Call);
+      const signatures = scanParameters(checker.getSignaturesOfType(checker.getTypeOfSymbol(symbol), SignatureKind.Call));
       result.functions[symbol.name] = {
         kind: "union",
         members: signatures.map((signature) => shape(checker.getReturnTypeOfSignature(signature))),
