@@ -6,7 +6,7 @@ import type {
   Diff,
   DiffHandler,
   EncodedMessage,
-  JsonCompatible,
+  JsonMeta,
   JsonObject,
   KeyPresences,
   MessageFormat,
@@ -295,14 +295,14 @@ export function wantsJson(format: unknown): boolean {
  * One replica's presence state: its own connections (`track`, `update`, `untrack`) and
  * everything merged from other replicas (`merge`). The meta type `M` is what `track` accepts
  * and what reads return; metas travel as JSON, so `M` must be a plain object type of JSON
- * values (`JsonCompatible` refuses `Date`, `Map`, functions... at compile time, and `track`
+ * values (`JsonMeta` refuses `Date`, `Map`, functions, arrays... at compile time, and `track`
  * refuses any non-plain object at run time).
  *
  * Diffs are returned by every call that changes something and also delivered to `onDiff`
  * handlers, after the call returned: a handler may call back into the same state. Returned
  * diffs are frozen.
  */
-export class PresenceState<M extends JsonCompatible<M> = JsonObject> {
+export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
   #handlers: DiffHandler<M>[] = [];

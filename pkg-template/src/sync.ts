@@ -26,7 +26,7 @@ import type {
   Diff,
   DiffEvent,
   EncodedMessage,
-  JsonCompatible,
+  JsonMeta,
   JsonObject,
   JsonTransmit,
   KeyPresences,
@@ -68,7 +68,7 @@ function requireTime(now: unknown): number {
  *
  * Nothing calls back into the host, so the host may call the node while handling any event.
  */
-export class SyncNode<M extends JsonCompatible<M> = JsonObject> {
+export class SyncNode<M extends JsonMeta<M> = JsonObject> {
   #raw: RawSyncEngine | undefined;
   #replica: ReplicaId;
 

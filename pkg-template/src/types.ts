@@ -10,13 +10,19 @@ export type JsonObject = { [key: string]: Json };
 export type JsonPrimitive = null | boolean | number | string;
 
 /**
- * The constraint on a meta type `M` (`M extends JsonCompatible<M>`): every property of `M` is
- * JSON, recursively, so `Date`, `Map`, `Set`, functions, `bigint` and `symbol` are refused at
- * compile time wherever they appear. Optional (undefined) properties are allowed: they are left
- * out, as `JSON.stringify` does. TypeScript cannot tell a plain object from a class instance
- * that only has data fields; the run-time check in `track`/`update` refuses those too.
+ * Every property of `T` is JSON, recursively: `Date`, `Map`, `Set`, functions, `bigint` and
+ * `symbol` are refused wherever they appear. Optional (undefined) properties are allowed: they
+ * are left out, as `JSON.stringify` does.
  */
 export type JsonCompatible<T> = { [K in keyof T]: JsonCompatibleValue<T[K]> };
+
+/**
+ * The constraint on a meta type `M` (`M extends JsonMeta<M>`): an object (not a primitive, not
+ * an array or other iterable) whose properties are `JsonCompatible`. TypeScript cannot tell a
+ * plain object from a class instance that only has data fields; the run-time check in
+ * `track`/`update` refuses those too.
+ */
+export type JsonMeta<M> = object & JsonCompatible<M> & { readonly [Symbol.iterator]?: never };
 
 /** One value inside a meta, as `JsonCompatible` accepts it. */
 export type JsonCompatibleValue<V> = V extends Json | undefined

@@ -41,6 +41,12 @@ new PresenceState<{ at: Date }>("dates");
 new PresenceState<{ device: { seen: Map<string, number> } }>("maps");
 // @ts-expect-error: nor a function
 new SyncNode<{ callback: () => void }>("functions", { now: 0 });
+// @ts-expect-error: a meta is an object, not a string
+new PresenceState<string>("strings");
+// @ts-expect-error: nor an array
+new PresenceState<number[]>("arrays");
+// @ts-expect-error: nor a Map itself
+new PresenceState<Map<string, number>>("map");
 // Interfaces, optional fields, arrays and tuples of JSON are fine.
 interface Rich {
   name: string;
