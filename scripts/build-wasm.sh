@@ -10,7 +10,8 @@
 #    its modules fail to load);
 # 4. tsc compiles the TS wrapper and runtime entries of pkg-template/src to ESM + .d.ts, and
 #    esbuild bundles the Node entry with the glue into a CommonJS file for `require`;
-# 5. pkg/ gets package.json, README.md, dist/ and wasm/; the gzipped sizes are printed.
+# 5. pkg/ gets package.json, README.md, dist/ and wasm/; scripts/package-size.mjs prints, per
+#    entry, the gzipped size of every JS file it loads plus the .wasm, against the 60 KB goal.
 #
 # The tools come from wasm/tools (npm ci there: scripts/setup.sh npm does it).
 set -euo pipefail
@@ -30,7 +31,9 @@ have="$(wasm-bindgen --version | awk '{print $2}')"
 
 STAGE="$BERYL_ROOT/wasm/tools/stage"
 OUT="$BERYL_ROOT/pkg"
-WASM_IN="$BERYL_ROOT/target/wasm32-unknown-unknown/wasm-release/beryl_wasm.wasm"
+# Wherever cargo puts its output (CARGO_TARGET_DIR, build.target-dir, or target/).
+TARGET_DIR="$(cargo metadata --format-version 1 --no-deps | node -p 'JSON.parse(require("fs").readFileSync(0, "utf8")).target_directory')"
+WASM_IN="$TARGET_DIR/wasm32-unknown-unknown/wasm-release/beryl_wasm.wasm"
 
 log "-- cargo build (wasm32, profile wasm-release)"
 cargo build --profile wasm-release --target wasm32-unknown-unknown -p beryl-wasm
@@ -75,13 +78,6 @@ for license in LICENSE-MIT LICENSE-APACHE LICENSE; do
   [[ -f "$license" ]] && cp "$license" "$OUT/"
 done
 
-gz() { gzip -9c "$1" | wc -c; }
-wasm_raw=$(wc -c <"$OUT/wasm/beryl_wasm_bg.wasm")
-wasm_gz=$(gz "$OUT/wasm/beryl_wasm_bg.wasm")
-glue_gz=$(gz "$OUT/wasm/beryl_wasm.js")
-wrapper_gz=$(cat "$OUT"/dist/{state,runtime,errors,index,node}.js | gzip -9c | wc -c)
-total=$((wasm_gz + glue_gz + wrapper_gz))
-printf 'size: wasm %d B (%d B gzipped), glue %d B gzipped, wrapper %d B gzipped\n' \
-  "$wasm_raw" "$wasm_gz" "$glue_gz" "$wrapper_gz"
-awk -v t="$total" 'BEGIN { printf "size: total gzipped (wasm + glue + wrapper) %.1f KB; budget 60 KB\n", t / 1024 }'
+# Every JS file each entry loads (its static import graph) plus the .wasm, gzipped.
+node scripts/package-size.mjs "$OUT"
 ok "pkg/ built (beryl-presence $(node -p 'require("./pkg/package.json").version'))"

@@ -1,8 +1,9 @@
 /**
  * The errors beryl-presence throws. Every one is a `BerylError`; `DecodeError` means a message
  * from the network could not be decoded (drop it, log it), `UsageError` and its subclasses mean
- * the call itself was wrong (fix the caller), `InternalError` means the wasm instance failed
- * and is no longer usable.
+ * the call itself was wrong (fix the caller), `LoadError` means the wasm module could not be
+ * loaded (fix the source, call `init()` again), `InternalError` means the package failed in a
+ * way it does not expect (the wasm instance trapped, or a bug; `cause` holds what was thrown).
  */
 
 /** Machine-readable reason carried by every `BerylError`. */
@@ -15,6 +16,7 @@ export type BerylErrorCode =
   | "invalid_argument"
   | "not_initialized"
   | "freed"
+  | "load"
   | "internal";
 
 /** The base class of every error this package throws. */
@@ -64,7 +66,20 @@ export class NotTrackedError extends UsageError {
   }
 }
 
-/** The wasm instance trapped; every later call fails with this error too. */
+/**
+ * The wasm module could not be loaded or instantiated (a failed fetch, an unreadable file, bytes
+ * that are not this package's module); nothing was instantiated, so `init()` may be retried.
+ */
+export class LoadError extends BerylError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super("load", message, options);
+  }
+}
+
+/**
+ * The package failed in a way it does not expect; `cause` holds what was thrown. When the wasm
+ * instance trapped, it can no longer be used and every later call fails with this error too.
+ */
 export class InternalError extends BerylError {
   constructor(message: string, options?: { cause?: unknown }) {
     super("internal", message, options);
@@ -84,8 +99,8 @@ export function checkHealthy(): void {
   }
 }
 
-/** Turns what the wasm side threw into the matching `BerylError`. */
-export function translate(error: unknown): unknown {
+/** Turns what the wasm side threw into the matching `BerylError`, keeping it as the cause. */
+export function translate(error: unknown): BerylError {
   if (error instanceof BerylError) {
     return error;
   }
@@ -98,24 +113,36 @@ export function translate(error: unknown): unknown {
   }
   if (error instanceof Error) {
     const message = error.message;
+    const options = { cause: error };
     switch (error.name) {
       case "BerylDecodeError": {
         const reason = (error as { reason?: unknown }).reason;
-        return new DecodeError(message, typeof reason === "string" ? reason : undefined);
+        return new DecodeError(message, typeof reason === "string" ? reason : undefined, options);
       }
       case "BerylInvalidInputError":
-        return new InvalidInputError(message);
+        return new InvalidInputError(message, options);
       case "BerylAlreadyTrackedError":
-        return new AlreadyTrackedError(message);
+        return new AlreadyTrackedError(message, options);
       case "BerylNotTrackedError":
-        return new NotTrackedError(message);
+        return new NotTrackedError(message, options);
       case "BerylLocalReplicaError":
-        return new UsageError("local_replica", message);
+        return new UsageError("local_replica", message, options);
       case "BerylInvalidArgumentError":
-        return new UsageError("invalid_argument", message);
+        return new UsageError("invalid_argument", message, options);
       default:
-        return error;
+        return new InternalError(`unexpected error in beryl-presence: ${error.name}: ${message}`, options);
     }
   }
-  return error;
+  return new InternalError(`unexpected error in beryl-presence: ${describe(error)}`, {
+    cause: error,
+  });
+}
+
+/** `String(value)`, for values whose conversion throws too. */
+export function describe(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }

@@ -7,10 +7,18 @@ export {
   DecodeError,
   InternalError,
   InvalidInputError,
+  LoadError,
   NotTrackedError,
   UsageError,
 } from "./errors.js";
 export type { BerylErrorCode } from "./errors.js";
 export { init, initSync, isReady } from "./runtime.js";
-export type { AsyncWasmSource, WasmSource } from "./runtime.js";
+export type {
+  AsyncWasmSource,
+  WasmBytes,
+  WasmModule,
+  WasmResponse,
+  WasmSource,
+  WasmUrl,
+} from "./runtime.js";
 export type * from "./types.js";

@@ -1,11 +1,12 @@
 /** `PresenceState`: one replica's presence state, the same core the beryl servers run. */
 import { RawPresenceState, incarnationFromParts } from "../wasm/beryl_wasm.js";
-import { UsageError, translate } from "./errors.js";
+import { UsageError, describe, translate } from "./errors.js";
 import { ensureReady } from "./runtime.js";
 import type {
   Diff,
   DiffHandler,
   EncodedMessage,
+  JsonMeta,
   JsonObject,
   KeyPresences,
   MessageFormat,
@@ -18,10 +19,74 @@ import type {
 } from "./types.js";
 
 /**
- * The JSON text each diff was parsed from, so `encodeDiff` can hand the metas back exactly as
- * they were tracked (a diff built by hand is serialised with `JSON.stringify` instead).
+ * The JSON text each returned diff was parsed from, so `encodeDiff` hands the metas back exactly
+ * as they were tracked. Returned diffs are frozen (deeply), so the text always matches the
+ * object; any other object (a copy, a diff built by hand) is serialised with `JSON.stringify`.
  */
-export const diffText = new WeakMap<object, string>();
+const diffText = new WeakMap<object, string>();
+
+/** Freezes a JSON object or array and everything in it. */
+function freezeJson(value: object): void {
+  Object.freeze(value);
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index += 1) {
+      const item: unknown = value[index];
+      if (typeof item === "object" && item !== null) freezeJson(item);
+    }
+  } else {
+    for (const key in value) {
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (typeof item === "object" && item !== null) freezeJson(item);
+    }
+  }
+}
+
+function freezePresences(presences: readonly { meta: unknown; replica: object }[]): void {
+  for (let index = 0; index < presences.length; index += 1) {
+    const presence = presences[index]!;
+    Object.freeze(presence.replica);
+    if (typeof presence.meta === "object" && presence.meta !== null) freezeJson(presence.meta);
+    Object.freeze(presence);
+  }
+  Object.freeze(presences);
+}
+
+/** A diff from its JSON text: parsed, frozen, and remembered for `encodeDiff`. */
+export function parseDiff<M extends object>(text: string): Diff<M> {
+  const diff = JSON.parse(text) as Diff<M>;
+  freezePresences(diff.joins);
+  freezePresences(diff.leaves);
+  Object.freeze(diff);
+  diffText.set(diff, text);
+  return diff;
+}
+
+/** The JSON text `encodeDiff` sends to the wasm side for one diff or an array of diffs. */
+export function diffInput(diff: unknown): string {
+  const textOf = (one: unknown): string => {
+    if (typeof one !== "object" || one === null) {
+      throw new UsageError("invalid_argument", "encodeDiff expects a diff { joins, leaves } or an array of diffs");
+    }
+    return diffText.get(one) ?? JSON.stringify(one);
+  };
+  return Array.isArray(diff) ? `[${diff.map(textOf).join(",")}]` : textOf(diff);
+}
+
+/**
+ * Reports an error thrown by a handler the way `EventTarget` does: to `globalThis.reportError`
+ * where the runtime has it (browsers, Deno, workers), else by rethrowing it from a microtask
+ * (Node reports it as an uncaught exception). The call that produced the diff is not affected.
+ */
+export function reportHandlerError(error: unknown): void {
+  const report = (globalThis as { reportError?: (error: unknown) => void }).reportError;
+  if (typeof report === "function") {
+    report.call(globalThis, error);
+    return;
+  }
+  queueMicrotask(() => {
+    throw error;
+  });
+}
 
 /** Symbol.dispose where the runtime has it, the well-known fallback TypeScript uses otherwise. */
 export const disposeSymbol: typeof Symbol.dispose =
@@ -103,6 +168,78 @@ export class JsonText {
   }
 }
 
+function pathOf(path: string, key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
+}
+
+function article(noun: string): string {
+  return `${/^[aeiou]/i.test(noun) ? "an" : "a"} ${noun}`;
+}
+
+function kindOf(value: unknown): string {
+  if (value === undefined || value === null) return String(value);
+  if (typeof value === "number") return String(value);
+  if (typeof value !== "object") return article(typeof value);
+  const prototype = Object.getPrototypeOf(value) as { constructor?: { name?: unknown } } | null;
+  if (prototype === Object.prototype || prototype === null) {
+    return "an object with a toJSON method";
+  }
+  const name = prototype.constructor?.name;
+  return typeof name === "string" && name !== "" ? article(name) : "an object with a prototype";
+}
+
+function notJson(path: string, value: unknown): UsageError {
+  return new UsageError(
+    "invalid_argument",
+    `${path} is ${kindOf(value)}: a meta must be a plain object of JSON values (null, booleans, ` +
+      "finite numbers, strings, arrays and plain objects); convert it first (a Date to a string " +
+      "or number, a Map to an object)",
+  );
+}
+
+/** Throws unless `value` is JSON as it is, so that `JSON.stringify` changes nothing silently. */
+function checkJson(value: unknown, path: string, ancestors: object[]): void {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return;
+    case "number":
+      if (!Number.isFinite(value)) throw notJson(path, value);
+      return;
+    case "object": {
+      if (value === null) return;
+      if (ancestors.includes(value)) {
+        throw new UsageError("invalid_argument", `${path} is circular: a meta must be JSON`);
+      }
+      ancestors.push(value);
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) throw notJson(path, value);
+        for (let index = 0; index < value.length; index += 1) {
+          const item: unknown = value[index];
+          if (item === undefined) throw notJson(`${path}[${index}]`, item);
+          checkJson(item, `${path}[${index}]`, ancestors);
+        }
+      } else {
+        const prototype: unknown = Object.getPrototypeOf(value);
+        if (
+          (prototype !== Object.prototype && prototype !== null) ||
+          typeof (value as { toJSON?: unknown }).toJSON === "function"
+        ) {
+          throw notJson(path, value);
+        }
+        for (const [key, item] of Object.entries(value)) {
+          // An undefined property is left out, as JSON.stringify does (an optional field).
+          if (item !== undefined) checkJson(item, pathOf(path, key), ancestors);
+        }
+      }
+      ancestors.pop();
+      return;
+    }
+    default:
+      throw notJson(path, value);
+  }
+}
+
 export function metaText(meta: unknown): string {
   if (meta === undefined) {
     return "{}";
@@ -113,18 +250,19 @@ export function metaText(meta: unknown): string {
   if (typeof meta !== "object" || meta === null || Array.isArray(meta)) {
     throw new UsageError(
       "invalid_argument",
-      "meta must be a plain object of JSON values (or omitted for {})",
+      `meta is ${Array.isArray(meta) ? "an array" : kindOf(meta)}: it must be a plain object of JSON values (or omitted for {})`,
     );
   }
-  let text: string | undefined;
   try {
-    text = JSON.stringify(meta);
+    checkJson(meta, "meta", []);
+    return JSON.stringify(meta);
   } catch (error) {
-    throw new UsageError("invalid_argument", `meta cannot be serialised as JSON: ${String(error)}`, {
+    if (error instanceof UsageError) throw error;
+    // A getter that throws, for example.
+    throw new UsageError("invalid_argument", `meta cannot be read as JSON: ${describe(error)}`, {
       cause: error,
     });
   }
-  return text ?? "{}";
 }
 
 export function messageInput(message: unknown): EncodedMessage {
@@ -156,12 +294,15 @@ export function wantsJson(format: unknown): boolean {
 /**
  * One replica's presence state: its own connections (`track`, `update`, `untrack`) and
  * everything merged from other replicas (`merge`). The meta type `M` is what `track` accepts
- * and what reads return; metas travel as JSON.
+ * and what reads return; metas travel as JSON, so `M` must be a plain object type of JSON
+ * values (`JsonMeta` refuses `Date`, `Map`, functions, arrays... at compile time, and `track`
+ * refuses any non-plain object at run time).
  *
  * Diffs are returned by every call that changes something and also delivered to `onDiff`
- * handlers, after the call returned: a handler may call back into the same state.
+ * handlers, after the call returned: a handler may call back into the same state. Returned
+ * diffs are frozen.
  */
-export class PresenceState<M extends object = JsonObject> {
+export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
   #handlers: DiffHandler<M>[] = [];
@@ -193,8 +334,7 @@ export class PresenceState<M extends object = JsonObject> {
   }
 
   #diff(text: string): Diff<M> {
-    const diff = JSON.parse(text) as Diff<M>;
-    diffText.set(diff, text);
+    const diff = parseDiff<M>(text);
     if (diff.joins.length > 0 || diff.leaves.length > 0) {
       this.#emit(diff);
     }
@@ -211,22 +351,18 @@ export class PresenceState<M extends object = JsonObject> {
       return;
     }
     this.#delivering = true;
-    let failure: { error: unknown } | undefined;
     try {
       for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
         for (const handler of [...this.#handlers]) {
           try {
             handler(next);
           } catch (error) {
-            failure ??= { error };
+            reportHandlerError(error);
           }
         }
       }
     } finally {
       this.#delivering = false;
-    }
-    if (failure !== undefined) {
-      throw failure.error;
     }
   }
 
@@ -238,7 +374,9 @@ export class PresenceState<M extends object = JsonObject> {
   /**
    * Calls `handler` with every non-empty diff from now on, after the call that produced it has
    * returned. Returns a function that unsubscribes. A handler that throws does not stop the
-   * others; the first error is rethrown to the caller once all were called.
+   * others nor the call that produced the diff (which returns its result as usual): the error
+   * is reported as `EventTarget` reports a listener's, to `globalThis.reportError` where the
+   * runtime has it, else rethrown from a microtask (an uncaught exception in Node).
    */
   onDiff(handler: DiffHandler<M>): () => void {
     if (typeof handler !== "function") {
@@ -496,16 +634,14 @@ export class PresenceState<M extends object = JsonObject> {
    * The Phoenix `presence_diff` payload (JSON text) of `topic`'s part of `diff`:
    * `{"joins": {...}, "leaves": {...}}`. An array of diffs is encoded as their concatenation
    * (for example everything that changed since the last broadcast). Diffs returned by this
-   * package keep their metas' exact text; a diff built by hand (same shape) has its metas
+   * package are frozen and keep their metas' exact text (number forms, key order); any other
+   * object of the same shape (a copy, a diff built by hand) is encoded as it is, its metas
    * serialised with `JSON.stringify`.
    */
   encodeDiff(diff: Diff<M> | readonly Diff<M>[], topic: string): string {
     const state = this.#state();
-    const textOf = (one: Diff<M>): string => diffText.get(one) ?? JSON.stringify(one);
-    const text = Array.isArray(diff)
-      ? `[${(diff as readonly Diff<M>[]).map(textOf).join(",")}]`
-      : textOf(diff as Diff<M>);
     requireString("topic", topic);
+    const text = diffInput(diff);
     return call(() => state.encodeDiff(text, topic));
   }
 

@@ -10,11 +10,12 @@ import { ensureReady } from "./runtime.js";
 import {
   call,
   checkStrings,
-  diffText,
+  diffInput,
   disposeSymbol,
   messageInput,
   metaText,
   newIncarnation,
+  parseDiff,
   requireReplica,
   requireString,
   wantsJson,
@@ -23,7 +24,9 @@ import {
 import type {
   BinaryTransmit,
   Diff,
+  DiffEvent,
   EncodedMessage,
+  JsonMeta,
   JsonObject,
   JsonTransmit,
   KeyPresences,
@@ -65,7 +68,7 @@ function requireTime(now: unknown): number {
  *
  * Nothing calls back into the host, so the host may call the node while handling any event.
  */
-export class SyncNode<M extends object = JsonObject> {
+export class SyncNode<M extends JsonMeta<M> = JsonObject> {
   #raw: RawSyncEngine | undefined;
   #replica: ReplicaId;
 
@@ -100,9 +103,7 @@ export class SyncNode<M extends object = JsonObject> {
   }
 
   #diff(text: string): Diff<M> {
-    const diff = JSON.parse(text) as Diff<M>;
-    diffText.set(diff, text);
-    return diff;
+    return parseDiff<M>(text);
   }
 
   #tracked(text: string): Tracked<M> {
@@ -207,11 +208,14 @@ export class SyncNode<M extends object = JsonObject> {
     if (text === undefined) {
       return null;
     }
-    const event = JSON.parse(text) as SyncEvent<M>;
-    if (event.type === "diff") {
-      diffText.set(event.diff, text.slice(DIFF_EVENT_PREFIX.length, -1));
+    if (text.startsWith(DIFF_EVENT_PREFIX)) {
+      const event: DiffEvent<M> = {
+        type: "diff",
+        diff: parseDiff<M>(text.slice(DIFF_EVENT_PREFIX.length, -1)),
+      };
+      return Object.freeze(event);
     }
-    return event;
+    return JSON.parse(text) as SyncEvent<M>;
   }
 
   /** When `tick` must be called next (milliseconds on the node's clock); `null` once stopped. */
@@ -295,11 +299,8 @@ export class SyncNode<M extends object = JsonObject> {
   /** The Phoenix `presence_diff` payload of `topic`'s part of `diff` (see `PresenceState`). */
   encodeDiff(diff: Diff<M> | readonly Diff<M>[], topic: string): string {
     const engine = this.#engine();
-    const textOf = (one: Diff<M>): string => diffText.get(one) ?? JSON.stringify(one);
-    const text = Array.isArray(diff)
-      ? `[${(diff as readonly Diff<M>[]).map(textOf).join(",")}]`
-      : textOf(diff as Diff<M>);
     requireString("topic", topic);
+    const text = diffInput(diff);
     return call(() => engine.encodeDiff(text, topic));
   }
 

@@ -6,6 +6,35 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** A JSON object: the default shape of a meta. */
 export type JsonObject = { [key: string]: Json };
 
+/** What JSON keeps as it is. */
+export type JsonPrimitive = null | boolean | number | string;
+
+/**
+ * Every property of `T` is JSON, recursively: `Date`, `Map`, `Set`, functions, `bigint` and
+ * `symbol` are refused wherever they appear. Optional (undefined) properties are allowed: they
+ * are left out, as `JSON.stringify` does.
+ */
+export type JsonCompatible<T> = { [K in keyof T]: JsonCompatibleValue<T[K]> };
+
+/**
+ * The constraint on a meta type `M` (`M extends JsonMeta<M>`): an object (not a primitive, not
+ * an array or other iterable) whose properties are `JsonCompatible`. TypeScript cannot tell a
+ * plain object from a class instance that only has data fields; the run-time check in
+ * `track`/`update` refuses those too.
+ */
+export type JsonMeta<M> = object & JsonCompatible<M> & { readonly [Symbol.iterator]?: never };
+
+/** One value inside a meta, as `JsonCompatible` accepts it. */
+export type JsonCompatibleValue<V> = V extends Json | undefined
+  ? V
+  : V extends (...args: never[]) => unknown
+    ? never
+    : V extends readonly unknown[]
+      ? { [I in keyof V]: JsonCompatibleValue<V[I]> }
+      : V extends object
+        ? JsonCompatible<V>
+        : never;
+
 /**
  * The identity of one running instance of a node: its name and an incarnation. The incarnation
  * is a decimal string because it is a 64-bit integer, larger than JS numbers hold exactly.
@@ -34,11 +63,12 @@ export interface Presence<M extends object = JsonObject> {
 /**
  * What one call changed: presences that became visible and those that stopped being visible,
  * ordered by topic. An update shows as the old presence in `leaves` and the new one (whose
- * `phxRefPrev` names the old one) in `joins`.
+ * `phxRefPrev` names the old one) in `joins`. Diffs the package returns are frozen, down to
+ * their metas (so `encodeDiff` can send each meta's exact text): copy one to change it.
  */
 export interface Diff<M extends object = JsonObject> {
-  readonly joins: Presence<M>[];
-  readonly leaves: Presence<M>[];
+  readonly joins: readonly Presence<M>[];
+  readonly leaves: readonly Presence<M>[];
 }
 
 /** The presences of one key in a topic, one per connection, ordered by creation. */

@@ -1,13 +1,20 @@
 //! Generates seeded random operation sequences, applies them to the native core through the
-//! same facade the wasm bindings use, and prints one JSON line per sequence: the operations and
-//! what every step returned. The package's differential test (tests/js/package) replays the
-//! operations through the built npm package and compares after every step.
+//! same facade the wasm bindings use, and prints one JSON line per sequence: the operations,
+//! what every step returned, and what every replica shows after it. The package's differential
+//! test (tests/js/package) replays the operations through the built npm package and compares
+//! after every step.
 //!
 //!   cargo run -p beryl-wasm --example differential -- FIRST_SEED COUNT
+//!
+//! A step is `{"op", "result", ..., "observed": [o0, o1, o2]}`. `oN` is replica N's whole
+//! observable state (see [`observe`]) when it differs from the one printed last for that
+//! replica, else `null`: the replayer keeps the latest one per replica and compares every
+//! replica with it after every step.
 
 use std::fmt::Write as _;
 
 use beryl_core::wire;
+use beryl_core::{Message, ReplicaId};
 use beryl_wasm::error::BindingError;
 use beryl_wasm::facade::StateFacade;
 use beryl_wasm::json::write_str;
@@ -20,6 +27,7 @@ const REPLICAS: [(&str, &str); 3] = [
 const TOPICS: [&str; 3] = ["room:0", "room:1", "lobby é"];
 const KEYS: [&str; 4] = ["alice", "bob", "carol", "dave\"q"];
 const PIDS: [&str; 4] = ["p0", "p1", "p2", "p3"];
+const STATUSES: [&str; 3] = ["up", "down", "removed"];
 const STEPS: usize = 30;
 
 /// splitmix64: tiny, seedable, and the same everywhere.
@@ -67,11 +75,28 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-fn outcome(out: &mut String, result: Result<String, BindingError>) {
+fn replica_id(index: usize) -> ReplicaId {
+    let (name, incarnation) = REPLICAS[index];
+    ReplicaId::new(name, incarnation.parse().expect("valid incarnation"))
+}
+
+/// A result that is a diff: `{"diff":...,"payload":...}` with the Phoenix `presence_diff` of
+/// the step's topic, or `{"error":"<code>"}`.
+fn outcome(
+    out: &mut String,
+    state: &StateFacade,
+    topic: &str,
+    result: Result<String, BindingError>,
+) {
     match result {
         Ok(diff) => {
             out.push_str("{\"diff\":");
             out.push_str(&diff);
+            out.push_str(",\"payload\":");
+            let payload = state
+                .encode_diff(&diff, topic)
+                .expect("a diff of this package");
+            write_str(out, &payload);
             out.push('}');
         }
         Err(error) => {
@@ -80,20 +105,144 @@ fn outcome(out: &mut String, result: Result<String, BindingError>) {
     }
 }
 
-/// Every replica's `presence_state` of every topic (keys, metas and refs, which name the
-/// dots), its replica records and topics, as one string: compared after each step.
-fn snapshot(states: &[StateFacade]) -> String {
-    let mut out = String::new();
-    for state in states {
-        for topic in TOPICS {
-            out.push_str(&state.presence_state(topic));
-            out.push('|');
+/// Appends `"name":"<hex of the binary form>","nameJson":"<JSON form>"`.
+fn message(out: &mut String, name: &str, message: &Message) {
+    let _ = write!(
+        out,
+        "\"{name}\":\"{}\",\"{name}Json\":",
+        hex(&wire::encode_binary(message))
+    );
+    write_str(out, &wire::encode_json(message));
+}
+
+/// Appends `"name":[...]` of the binary form of each message, as hex.
+fn messages(out: &mut String, name: &str, messages: impl IntoIterator<Item = Message>) {
+    let _ = write!(out, "\"{name}\":[");
+    for (index, message) in messages.into_iter().enumerate() {
+        if index > 0 {
+            out.push(',');
         }
-        out.push_str(&state.replicas());
-        out.push('|');
-        out.push_str(&state.topics());
-        let _ = write!(out, "|{};", state.state().len());
+        let _ = write!(out, "\"{}\"", hex(&wire::encode_binary(&message)));
     }
+    out.push(']');
+}
+
+/// Everything replica `index` shows, as JSON: every topic's list, every (topic, key)'s
+/// presences, its topics and counts, replica records and verdicts, Phoenix states, and the
+/// encoding of every message kind it can build (heartbeat/digest, full state, local delta,
+/// state request, liveness, goodbye).
+fn observe(states: &[StateFacade], index: usize) -> String {
+    let state = &states[index];
+    let others: Vec<usize> = (0..REPLICAS.len())
+        .filter(|&other| other != index)
+        .collect();
+    let mut out = String::from("{\"lists\":[");
+    for (position, topic) in TOPICS.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        out.push_str(&state.list(topic));
+    }
+    out.push_str("],\"byKey\":[");
+    for (position, topic) in TOPICS.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        for (k, key) in KEYS.iter().enumerate() {
+            if k > 0 {
+                out.push(',');
+            }
+            out.push_str(&state.get_by_key(topic, key));
+        }
+        out.push(']');
+    }
+    out.push_str("],\"topics\":");
+    out.push_str(&state.topics());
+    let _ = write!(out, ",\"size\":{},\"topicSizes\":[", state.state().len());
+    for (position, topic) in TOPICS.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, "{}", state.state().topic_len(topic));
+    }
+    let counter = state.state().local_counter();
+    let _ = write!(out, "],\"localCounter\":{counter},\"replicas\":");
+    out.push_str(&state.replicas());
+    out.push_str(",\"statuses\":[");
+    for (position, &other) in others.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        let (name, incarnation) = REPLICAS[other];
+        match state
+            .replica_status(name, incarnation)
+            .expect("valid replica")
+        {
+            Some(status) => write_str(&mut out, &status),
+            None => out.push_str("null"),
+        }
+    }
+    out.push_str("],\"presenceStates\":[");
+    for (position, topic) in TOPICS.iter().enumerate() {
+        if position > 0 {
+            out.push(',');
+        }
+        write_str(&mut out, &state.presence_state(topic));
+    }
+    out.push_str("],");
+    message(&mut out, "heartbeat", &state.heartbeat());
+    out.push(',');
+    message(&mut out, "fullState", &state.full_state(None));
+    out.push(',');
+    messages(
+        &mut out,
+        "fullStateTo",
+        others
+            .iter()
+            .map(|&other| state.full_state(Some(&replica_id(other)))),
+    );
+    out.push(',');
+    message(
+        &mut out,
+        "localDelta",
+        &state.local_delta_since(counter / 2),
+    );
+    out.push(',');
+    messages(
+        &mut out,
+        "stateRequests",
+        others
+            .iter()
+            .map(|&other| state.state_request(replica_id(other))),
+    );
+    out.push(',');
+    messages(
+        &mut out,
+        "liveness",
+        others.iter().flat_map(|&other| {
+            STATUSES.map(|status| {
+                state
+                    .liveness(replica_id(other), status)
+                    .expect("a valid status")
+            })
+        }),
+    );
+    out.push(',');
+    message(&mut out, "goodbye", &state.goodbye());
+    out.push('}');
+    out
+}
+
+/// Appends `{"op":"track"|"update",...}` with the step's fields.
+fn op_with_meta(op: &str, r: usize, topic: &str, key: &str, pid: &str, meta: &str) -> String {
+    let mut out = format!("{{\"op\":\"{op}\",\"r\":{r},\"topic\":");
+    write_str(&mut out, topic);
+    out.push_str(",\"key\":");
+    write_str(&mut out, key);
+    let _ = write!(out, ",\"pid\":\"{pid}\",\"meta\":");
+    write_str(&mut out, meta);
+    out.push('}');
     out
 }
 
@@ -103,6 +252,7 @@ fn sequence(seed: u64) -> String {
         .iter()
         .map(|(name, incarnation)| StateFacade::new(name, incarnation, "").expect("valid"))
         .collect();
+    let mut last: Vec<String> = vec![String::new(); REPLICAS.len()];
     let mut line = format!("{{\"seed\":{seed},\"steps\":[");
     for step in 0..STEPS {
         if step > 0 {
@@ -118,25 +268,15 @@ fn sequence(seed: u64) -> String {
         match rng.below(12) {
             0..=3 => {
                 let meta = meta(&mut rng);
-                op = format!("{{\"op\":\"track\",\"r\":{r},\"topic\":");
-                write_str(&mut op, topic);
-                op.push_str(",\"key\":");
-                write_str(&mut op, key);
-                let _ = write!(op, ",\"pid\":\"{pid}\",\"meta\":");
-                write_str(&mut op, &meta);
-                op.push('}');
-                outcome(&mut result, states[r].track(topic, key, pid, &meta));
+                op = op_with_meta("track", r, topic, key, pid, &meta);
+                let tracked = states[r].track(topic, key, pid, &meta);
+                outcome(&mut result, &states[r], topic, tracked);
             }
             4 | 5 => {
                 let meta = meta(&mut rng);
-                op = format!("{{\"op\":\"update\",\"r\":{r},\"topic\":");
-                write_str(&mut op, topic);
-                op.push_str(",\"key\":");
-                write_str(&mut op, key);
-                let _ = write!(op, ",\"pid\":\"{pid}\",\"meta\":");
-                write_str(&mut op, &meta);
-                op.push('}');
-                outcome(&mut result, states[r].update(topic, key, pid, &meta));
+                op = op_with_meta("update", r, topic, key, pid, &meta);
+                let updated = states[r].update(topic, key, pid, &meta);
+                outcome(&mut result, &states[r], topic, updated);
             }
             6 => {
                 op = format!("{{\"op\":\"untrack\",\"r\":{r},\"topic\":");
@@ -144,20 +284,25 @@ fn sequence(seed: u64) -> String {
                 op.push_str(",\"key\":");
                 write_str(&mut op, key);
                 let _ = write!(op, ",\"pid\":\"{pid}\"}}");
-                outcome(&mut result, Ok(states[r].untrack(topic, key, pid)));
+                let diff = states[r].untrack(topic, key, pid);
+                outcome(&mut result, &states[r], topic, Ok(diff));
             }
             7 => {
-                op = format!("{{\"op\":\"untrackAll\",\"r\":{r},\"pid\":\"{pid}\"}}");
-                outcome(&mut result, Ok(states[r].untrack_all(pid)));
+                op = format!("{{\"op\":\"untrackAll\",\"r\":{r},\"pid\":\"{pid}\",\"topic\":");
+                write_str(&mut op, topic);
+                op.push('}');
+                let diff = states[r].untrack_all(pid);
+                outcome(&mut result, &states[r], topic, Ok(diff));
             }
             8 | 9 => {
                 // Broadcast r's pending delta to a random subset of the others (some miss it).
                 let json = rng.below(2) == 0;
                 let mask = rng.below(4);
-                let _ = write!(
-                    op,
-                    "{{\"op\":\"broadcast\",\"r\":{r},\"json\":{json},\"mask\":{mask}}}"
+                op = format!(
+                    "{{\"op\":\"broadcast\",\"r\":{r},\"json\":{json},\"mask\":{mask},\"topic\":"
                 );
+                write_str(&mut op, topic);
+                op.push('}');
                 let message = states[r].take_delta();
                 let encoded = message.as_ref().map(|message| {
                     if json {
@@ -176,12 +321,14 @@ fn sequence(seed: u64) -> String {
                         } else {
                             states[target].merge_binary(bytes)
                         };
-                        diffs.push(merged.unwrap_or_default());
+                        let mut one = String::new();
+                        outcome(&mut one, &states[target], topic, merged);
+                        diffs.push(one);
                     }
                 }
                 let _ = write!(
                     extra,
-                    ",\"message\":\"{}\",\"diffs\":[{}]",
+                    ",\"message\":\"{}\",\"merges\":[{}]",
                     encoded.as_deref().map(hex).unwrap_or_default(),
                     diffs.join(",")
                 );
@@ -190,45 +337,75 @@ fn sequence(seed: u64) -> String {
             10 => {
                 // r asks another replica for what it misses and merges the reply.
                 let other = (r + 1 + rng.below(2)) % REPLICAS.len();
-                let _ = write!(op, "{{\"op\":\"repair\",\"r\":{r},\"from\":{other}}}");
-                let request = states[r].state_request(states[other].state().replica().clone());
-                let reply = states[other]
-                    .answer(&request)
-                    .map(|reply| wire::encode_binary(&reply))
-                    .unwrap_or_default();
-                let diff = states[r].merge_binary(&reply).unwrap_or_default();
+                let json = rng.below(2) == 0;
+                let _ = write!(
+                    op,
+                    "{{\"op\":\"repair\",\"r\":{r},\"from\":{other},\"json\":{json},\"topic\":"
+                );
+                write_str(&mut op, topic);
+                op.push('}');
+                let request = states[r].state_request(replica_id(other));
+                let reply = states[other].answer(&request);
+                let encode = |message: &Message| {
+                    if json {
+                        wire::encode_json(message).into_bytes()
+                    } else {
+                        wire::encode_binary(message)
+                    }
+                };
+                let reply_bytes = reply.as_ref().map(encode);
+                let mut merged = String::from("[");
+                if let Some(bytes) = &reply_bytes {
+                    let diff = if json {
+                        states[r].merge_json(std::str::from_utf8(bytes).unwrap_or(""))
+                    } else {
+                        states[r].merge_binary(bytes)
+                    };
+                    outcome(&mut merged, &states[r], topic, diff);
+                }
+                merged.push(']');
                 let _ = write!(
                     extra,
-                    ",\"request\":\"{}\",\"reply\":\"{}\",\"diffs\":[{diff}]",
-                    hex(&wire::encode_binary(&request)),
-                    hex(&reply)
+                    ",\"request\":\"{}\",\"reply\":\"{}\",\"merges\":{merged}",
+                    hex(&encode(&request)),
+                    reply_bytes.as_deref().map(hex).unwrap_or_default()
                 );
                 result.push_str("null");
             }
             _ => {
                 let other = (r + 1 + rng.below(2)) % REPLICAS.len();
                 let verdict = ["down", "up", "removed", "down"][rng.below(4)];
-                let _ = write!(
-                    op,
-                    "{{\"op\":\"liveness\",\"r\":{r},\"of\":{other},\"status\":\"{verdict}\"}}"
+                op = format!(
+                    "{{\"op\":\"liveness\",\"r\":{r},\"of\":{other},\"status\":\"{verdict}\",\"topic\":"
                 );
+                write_str(&mut op, topic);
+                op.push('}');
                 let (name, incarnation) = REPLICAS[other];
                 let applied = match verdict {
                     "down" => states[r].replica_down(name, incarnation),
                     "up" => states[r].replica_up(name, incarnation),
                     _ => states[r].remove_replica(name, incarnation),
                 };
-                outcome(&mut result, applied);
+                outcome(&mut result, &states[r], topic, applied);
             }
         }
-        let presence_state = states[r].presence_state(topic);
-        let _ = write!(line, "{{\"op\":{op},\"result\":{result}{extra},\"topic\":");
-        write_str(&mut line, topic);
-        line.push_str(",\"presenceState\":");
-        write_str(&mut line, &presence_state);
-        line.push_str(",\"snapshot\":");
-        write_str(&mut line, &snapshot(&states));
-        line.push('}');
+        let _ = write!(
+            line,
+            "{{\"op\":{op},\"result\":{result}{extra},\"observed\":["
+        );
+        for (index, printed) in last.iter_mut().enumerate() {
+            if index > 0 {
+                line.push(',');
+            }
+            let now = observe(&states, index);
+            if now == *printed {
+                line.push_str("null");
+            } else {
+                line.push_str(&now);
+                *printed = now;
+            }
+        }
+        line.push_str("]}");
     }
     line.push_str("]}");
     line

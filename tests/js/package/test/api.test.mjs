@@ -1,20 +1,22 @@
 // The package's behaviour as a user sees it: plain objects, error classes, re-entrant diff
 // handlers, freeing, and what importing it does (nothing) in a fresh process.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 import { createRequire } from "node:module";
 import { describe, test } from "node:test";
 import {
   AlreadyTrackedError,
   BerylError,
   DecodeError,
+  InternalError,
   InvalidInputError,
   JsonText,
   NotTrackedError,
   PresenceState,
   UsageError,
 } from "beryl-presence";
-import { projectDir } from "./helpers.mjs";
+import { pkgDir, projectDir, runModule } from "./helpers.mjs";
 
 const incarnation = "1000";
 
@@ -34,9 +36,6 @@ describe("values are plain objects and arrays", () => {
     assert.equal(state.size, 1);
     assert.equal(state.topicSize("room"), 1);
     assert.equal(state.localCounter(), 1);
-    for (const value of [list, diff, state.replicas()]) {
-      assert.ok(!JSON.stringify(value, (_, v) => (typeof v === "bigint" ? "BIGINT" : v)).includes("BIGINT"));
-    }
     state.free();
   });
 
@@ -49,6 +48,90 @@ describe("values are plain objects and arrays", () => {
     assert.match(state.encodeDiff(second.diff, "room"), /"v": 1\.50,"phx_ref"/);
     assert.equal(state.encodeDiff(second.diff, "elsewhere"), '{"joins":{},"leaves":{}}');
     state.free();
+  });
+});
+
+describe("metas", () => {
+  test("a meta must be a plain object of JSON values: anything JSON would change is refused", () => {
+    const state = new PresenceState("a", { incarnation });
+    const circular = { name: "loop" };
+    circular.self = circular;
+    class Point {
+      x = 1;
+    }
+    const refused = [
+      [new Map([["a", 1]]), /^meta is a Map:/],
+      [new Date(0), /^meta is a Date:/],
+      [new Point(), /^meta is a Point:/],
+      [[1, 2], /^meta is an array:/],
+      ["text", /^meta is a string:/],
+      [null, /^meta is null:/],
+      [{ when: new Date(0) }, /^meta\.when is a Date:/],
+      [{ tags: new Set(["x"]) }, /^meta\.tags is a Set:/],
+      [{ nested: { m: new Map() } }, /^meta\.nested\.m is a Map:/],
+      [{ n: Number.NaN }, /^meta\.n is NaN:/],
+      [{ n: -Infinity }, /^meta\.n is -Infinity:/],
+      [{ big: 1n }, /^meta\.big is a bigint:/],
+      [{ f() {} }, /^meta\.f is a function:/],
+      [{ list: [1, undefined] }, /^meta\.list\[1\] is undefined:/],
+      [{ "odd key": { s: Symbol("s") } }, /^meta\["odd key"\]\.s is a symbol:/],
+      [{ at: { toJSON: () => "x" } }, /^meta\.at is an object with a toJSON method:/],
+      [circular, /^meta\.self is circular/],
+    ];
+    for (const [meta, message] of refused) {
+      assert.throws(
+        () => state.track("t", "k", "p", meta),
+        (error) => error instanceof UsageError && error.code === "invalid_argument" && message.test(error.message),
+        String(message),
+      );
+    }
+    const reading = {};
+    Object.defineProperty(reading, "x", { enumerable: true, get: () => { throw new RangeError("no"); } });
+    assert.throws(() => state.track("t", "k", "p", reading), (error) => error instanceof UsageError && error.cause instanceof RangeError);
+    assert.equal(state.size, 0, "nothing was tracked");
+    // Accepted: a null-prototype object, an undefined (optional) property left out, nesting.
+    const meta = Object.assign(Object.create(null), { a: 1, skip: undefined, nested: [{ b: [null, true, "s", -0.5] }] });
+    const { diff } = state.track("t", "k", "p", meta);
+    assert.deepEqual(diff.joins[0].meta, { a: 1, nested: [{ b: [null, true, "s", -0.5] }] });
+    assert.throws(() => state.update("t", "k", "p", { at: new Date(0) }), /meta\.at is a Date/);
+    assert.equal(state.getByKey("t", "k")[0].meta.a, 1, "a refused update changes nothing");
+    state.free();
+  });
+});
+
+describe("diffs", () => {
+  test("returned diffs are frozen, and encodeDiff encodes the object it is given", () => {
+    const state = new PresenceState("a", { incarnation });
+    const { diff } = state.track("room", "alice", "p1", new JsonText('{"v": 1.50, "big": 12345678901234567890}'));
+    const [join] = diff.joins;
+    for (const part of [diff, diff.joins, diff.leaves, join, join.meta, join.replica]) {
+      assert.ok(Object.isFrozen(part), JSON.stringify(part));
+    }
+    assert.throws(() => {
+      join.meta.v = 2;
+    }, TypeError);
+    assert.throws(() => diff.joins.push(join), TypeError);
+    // Untouched, the meta's exact text goes out (number forms a JSON round trip would change).
+    assert.match(state.encodeDiff(diff, "room"), /\{"v": 1\.50, "big": 12345678901234567890,"phx_ref":"[^"]+"\}/);
+    // A changed copy is encoded as it now is.
+    const copy = structuredClone(diff);
+    copy.joins[0].meta.v = 3;
+    copy.joins[0].meta.extra = "x";
+    assert.match(state.encodeDiff(copy, "room"), /\{"v":3,"big":12345678901234567000,"extra":"x","phx_ref":"[^"]+"\}/);
+    assert.match(state.encodeDiff([diff, copy], "room"), /"v": 1\.50.*"v":3/);
+    copy.joins.pop();
+    assert.equal(state.encodeDiff(copy, "room"), '{"joins":{},"leaves":{}}');
+    // Merges, untracks and liveness diffs are frozen too.
+    const peer = new PresenceState("b", { incarnation });
+    const merged = peer.merge(state.takeDelta());
+    assert.ok(Object.isFrozen(merged.joins[0].meta));
+    assert.ok(Object.isFrozen(state.untrack("room", "alice", "p1").leaves[0]));
+    assert.ok(Object.isFrozen(peer.replicaDown(state.replica)));
+    // What reads return stays the caller's to change.
+    assert.ok(!Object.isFrozen(peer.list("room")));
+    assert.throws(() => state.encodeDiff(42, "room"), UsageError);
+    state.free();
+    peer.free();
   });
 });
 
@@ -77,6 +160,24 @@ describe("errors", () => {
     // After every refusal the state still works.
     assert.equal(state.list("t").length, 1);
     state.free();
+  });
+
+  test("every error is a BerylError: an unexpected one is an InternalError keeping the cause", async () => {
+    // The package's own translation of what a call threw (the module the package runs).
+    const { translate } = await import(pathToFileURL(resolve(pkgDir, "dist/errors.js")).href);
+    const cause = new TypeError("unexpected");
+    const wrapped = translate(cause);
+    assert.ok(wrapped instanceof InternalError && wrapped instanceof BerylError);
+    assert.equal(wrapped.code, "internal");
+    assert.equal(wrapped.cause, cause);
+    assert.match(wrapped.message, /TypeError: unexpected/);
+    const odd = Object.create(null);
+    assert.equal(translate(odd).cause, odd);
+    assert.ok(translate("text") instanceof InternalError);
+    const decode = translate(Object.assign(new Error("bad"), { name: "BerylDecodeError", reason: "Truncated" }));
+    assert.ok(decode instanceof DecodeError && decode.reason === "Truncated" && decode.cause instanceof Error);
+    const usage = new UsageError("freed", "x");
+    assert.equal(translate(usage), usage);
   });
 
   test("hostile inputs never break the instance", () => {
@@ -140,19 +241,57 @@ describe("diff handlers", () => {
     state.free();
   });
 
-  test("a throwing handler does not stop the others nor corrupt the state", () => {
+  test("a throwing handler does not stop the others nor the call; its error is reported", () => {
     const state = new PresenceState("a", { incarnation });
-    let called = 0;
-    state.onDiff(() => {
-      throw new Error("boom");
-    });
-    state.onDiff(() => {
-      called += 1;
-    });
-    assert.throws(() => state.track("t", "k", "p", {}), /boom/);
-    assert.equal(called, 1);
-    assert.equal(state.size, 1);
-    state.free();
+    const peer = new PresenceState("b", { incarnation });
+    const reported = [];
+    const hadReportError = Object.hasOwn(globalThis, "reportError");
+    const previous = globalThis.reportError;
+    globalThis.reportError = (error) => reported.push(error);
+    try {
+      const boom = new Error("boom");
+      let called = 0;
+      state.onDiff(() => {
+        throw boom;
+      });
+      state.onDiff(() => {
+        called += 1;
+      });
+      // The track succeeded: its result comes back, and the error goes to reportError.
+      const { phxRef, diff } = state.track("t", "k", "p", { n: 1 });
+      assert.equal(diff.joins[0].phxRef, phxRef);
+      assert.deepEqual(reported, [boom]);
+      assert.equal(called, 1);
+      assert.equal(state.size, 1);
+      // No retry needed (a retry would be an AlreadyTrackedError); the next call works too.
+      assert.throws(() => state.track("t", "k", "p", {}), AlreadyTrackedError);
+      peer.track("t", "k2", "q", {});
+      const merged = state.merge(peer.takeDelta());
+      assert.deepEqual(merged.joins.map((p) => p.pid), ["q"]);
+      assert.deepEqual(reported, [boom, boom]);
+      assert.equal(called, 2);
+    } finally {
+      if (hadReportError) globalThis.reportError = previous;
+      else delete globalThis.reportError;
+      state.free();
+      peer.free();
+    }
+  });
+
+  test("without reportError, a handler's error is rethrown from a microtask after the call returned", () => {
+    const result = runModule(`
+      const { PresenceState } = await import("beryl-presence");
+      if (typeof globalThis.reportError !== "undefined") throw new Error("this Node has reportError");
+      process.on("uncaughtException", (error) => console.log("uncaught " + error.message));
+      const state = new PresenceState("a", { incarnation: "1" });
+      state.onDiff(() => { throw new Error("boom"); });
+      const { diff } = state.track("t", "k", "p", {});
+      console.log("returned " + diff.joins.length);
+      await new Promise((done) => setTimeout(done, 10));
+      console.log("size " + state.size);
+    `);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(result.stdout.trim().split("\n"), ["returned 1", "uncaught boom", "size 1"]);
   });
 });
 
@@ -168,49 +307,40 @@ describe("memory", () => {
   });
 });
 
-function runNode(source) {
-  return spawnSync(process.execPath, ["--input-type=module", "-e", source], {
-    cwd: projectDir,
-    encoding: "utf8",
-  });
+const runtimeModule = (name) => JSON.stringify(pathToFileURL(resolve(projectDir, "runtimes", name)).href);
+
+/**
+ * Imports (or requires) the package in a fresh Node process after runtimes/probe.mjs, and
+ * runs runtimes/loading.mjs's checks: nothing compiled, instantiated, timed or drawn at
+ * import; one instance at first use.
+ */
+function loadingIn(how, { withoutFinalization = false } = {}) {
+  const load =
+    how === "require"
+      ? `(await import("node:module")).createRequire(${JSON.stringify(`${projectDir}/`)})("beryl-presence")`
+      : `await import("beryl-presence")`;
+  const result = runModule(`
+    ${withoutFinalization ? `await import(${runtimeModule("no-finalization.mjs")});` : ""}
+    const { calls } = await import(${runtimeModule("probe.mjs")});
+    const pkg = ${load};
+    const atImport = [...calls];
+    const { checkLoading } = await import(${runtimeModule("loading.mjs")});
+    console.log(await checkLoading(pkg, calls, atImport, { sync: true }));
+  `);
+  assert.equal(result.status, 0, `${result.stdout}\n${result.stderr}`);
+  return result.stdout.trim();
 }
 
 describe("loading", () => {
-  test("importing compiles no wasm, sets no timer and draws no random number", () => {
-    const result = runNode(`
-      const calls = [];
-      const spy = (object, name) => {
-        const original = object[name];
-        object[name] = function (...args) { calls.push(name); return original.apply(this, args); };
-      };
-      spy(WebAssembly, "compile"); spy(WebAssembly, "instantiate");
-      spy(globalThis, "setTimeout"); spy(globalThis, "setInterval"); spy(globalThis, "queueMicrotask");
-      spy(Math, "random"); spy(crypto, "getRandomValues");
-      const OriginalModule = WebAssembly.Module;
-      WebAssembly.Module = function (...args) { calls.push("Module"); return new OriginalModule(...args); };
-      const pkg = await import("beryl-presence");
-      if (calls.length !== 0) throw new Error("at import: " + calls.join());
-      if (pkg.isReady()) throw new Error("instantiated at import");
-      const state = new pkg.PresenceState("a");
-      if (!calls.includes("Module") || !calls.includes("getRandomValues")) throw new Error("first use: " + calls.join());
-      console.log("ok", state.replica.incarnation);
-    `);
-    assert.equal(result.status, 0, result.stderr);
-    assert.match(result.stdout, /^ok \d+/);
-  });
+  for (const how of ["import", "require"]) {
+    test(`${how}: compiles no wasm, sets no timer and draws no random number at load`, () => {
+      assert.match(loadingIn(how), /^loading ok with FinalizationRegistry .*new WebAssembly.Instance/);
+    });
 
-  test("works where FinalizationRegistry is missing", () => {
-    const result = runNode(`
-      delete globalThis.FinalizationRegistry;
-      const { PresenceState } = await import("beryl-presence");
-      const state = new PresenceState("a");
-      state.track("t", "k", "p", {});
-      console.log(state.size);
-      state.free();
-    `);
-    assert.equal(result.status, 0, result.stderr);
-    assert.equal(result.stdout.trim(), "1");
-  });
+    test(`${how}: works where FinalizationRegistry is missing`, () => {
+      assert.match(loadingIn(how, { withoutFinalization: true }), /^loading ok without FinalizationRegistry/);
+    });
+  }
 
   test("require() gets the CommonJS build with the same API", () => {
     const require = createRequire(import.meta.url);

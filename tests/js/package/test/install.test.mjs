@@ -1,10 +1,13 @@
 // The package as a user gets it: `npm pack`, install the tarball into a fresh project, import
-// it from ESM and from CommonJS; then a minimal Vite page (no wasm plugin) built from that
-// project and loaded in headless Chromium.
+// it from ESM and from CommonJS; then a minimal Vite page (no wasm plugin) from that project in
+// headless Chromium, both built (`vite build`) and served by the Vite dev server: the browser
+// entry's loading checks (runtimes/loading.mjs: nothing compiled, instantiated, timed or drawn
+// at import, a state before init() refused, one instance), with and without
+// FinalizationRegistry, then two replicas replicating.
 import assert from "node:assert/strict";
 import { execFileSync, spawnSync } from "node:child_process";
 import { createServer } from "node:http";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { extname, join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -68,31 +71,104 @@ const mime = {
   ".css": "text/css",
 };
 
-test("a Vite page imports it without a wasm plugin and runs in headless Chromium", async () => {
-  writeFileSync(
-    join(app, "index.html"),
-    `<!doctype html><html><body><pre id="out">pending</pre><script type="module" src="/main.js"></script></body></html>`,
-  );
+/**
+ * The page: runtimes/loading.mjs's checks (after probe.mjs, imported first) with the browser
+ * entry (no synchronous source: a state before `init()` is refused), then two replicas
+ * replicating; `nofinalization.html` does the same where FinalizationRegistry is missing.
+ */
+function writePage() {
+  for (const name of ["probe.mjs", "loading.mjs", "no-finalization.mjs"]) {
+    copyFileSync(join(projectDir, "runtimes", name), join(app, name));
+  }
+  const html = (script) =>
+    `<!doctype html><html><body><pre id="out">pending</pre><script type="module" src="/${script}"></script></body></html>`;
+  writeFileSync(join(app, "index.html"), html("main.js"));
+  writeFileSync(join(app, "nofinalization.html"), html("main-no-finalization.js"));
+  writeFileSync(join(app, "main-no-finalization.js"), `import "./no-finalization.mjs";\nimport "./main.js";\n`);
   writeFileSync(
     join(app, "main.js"),
-    `import { init, PresenceState } from "beryl-presence";
+    `import { calls } from "./probe.mjs";
+import * as pkg from "beryl-presence";
+import { checkLoading } from "./loading.mjs";
+
+const atImport = [...calls];
 (async () => {
   const out = document.getElementById("out");
   try {
-    await init();
-    const a = new PresenceState("browser-a");
-    const b = new PresenceState("browser-b");
+    const loading = await checkLoading(pkg, calls, atImport, { sync: false });
+    await pkg.init();
+    const a = new pkg.PresenceState("browser-a");
+    const b = new pkg.PresenceState("browser-b");
     a.track("room", "alice", "tab-1", { status: "online" });
     b.merge(a.takeDelta("json"));
-    out.textContent = JSON.stringify({ keys: b.list("room").map((g) => g.key), payload: b.presenceState("room") });
+    out.textContent = JSON.stringify({ loading, keys: b.list("room").map((g) => g.key), payload: b.presenceState("room") });
   } catch (error) {
-    out.textContent = "error: " + error;
+    out.textContent = "error: " + error + "\\n" + error.stack;
   }
 })();
 `,
   );
+}
+
+async function withChromium(use) {
+  const { chromium } = await import("playwright-core");
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--no-first-run",
+      "--disable-sync",
+      "--disable-quic",
+    ],
+  });
+  try {
+    return await use(browser);
+  } finally {
+    await browser.close();
+  }
+}
+
+/** Loads each page from `origin` and checks what it shows. */
+async function checkPages(origin) {
+  await withChromium(async (browser) => {
+    for (const [path, finalization] of [["/", "with"], ["/nofinalization.html", "without"]]) {
+      const page = await browser.newPage();
+      const failed = [];
+      page.on("requestfailed", (request) => failed.push(request.url()));
+      await page.goto(`${origin}${path}`);
+      await page.waitForFunction(() => document.getElementById("out")?.textContent !== "pending", null, {
+        timeout: 30_000,
+      });
+      const text = await page.textContent("#out");
+      assert.ok(!text.startsWith("error"), `${path}: ${text} (failed requests: ${failed.join(", ")})`);
+      const result = JSON.parse(text);
+      assert.match(
+        result.loading,
+        new RegExp(`^loading ok ${finalization} FinalizationRegistry \\(at import: nothing; first use: .*new WebAssembly\\.Instance`),
+      );
+      assert.deepEqual(result.keys, ["alice"], text);
+      assert.match(result.payload, /^\{"alice":\{"metas":\[\{"status":"online","phx_ref":"[^"]+"\}\]\}\}$/);
+      await page.close();
+    }
+  });
+}
+
+test("a Vite page imports it without a wasm plugin: the built page runs in headless Chromium", async () => {
+  writePage();
   const { build } = await import("vite");
-  await build({ root: app, configFile: false, logLevel: "warn", build: { outDir: "dist" } });
+  await build({
+    root: app,
+    configFile: false,
+    logLevel: "warn",
+    build: {
+      outDir: "dist",
+      rollupOptions: { input: { main: join(app, "index.html"), nofinalization: join(app, "nofinalization.html") } },
+    },
+  });
   const assets = readdirSync(join(app, "dist/assets"));
   assert.ok(assets.some((file) => file.endsWith(".wasm")), `the .wasm is emitted: ${assets}`);
 
@@ -110,32 +186,26 @@ test("a Vite page imports it without a wasm plugin and runs in headless Chromium
     }
   });
   await new Promise((done) => server.listen(0, "127.0.0.1", done));
-  const { chromium } = await import("playwright-core");
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--no-first-run",
-      "--disable-sync",
-      "--disable-quic",
-    ],
-  });
   try {
-    const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${server.address().port}/`);
-    await page.waitForFunction(() => document.getElementById("out")?.textContent !== "pending", null, {
-      timeout: 20_000,
-    });
-    const text = await page.textContent("#out");
-    const result = JSON.parse(text.startsWith("error") ? JSON.stringify({ error: text }) : text);
-    assert.deepEqual(result.keys, ["alice"], text);
-    assert.match(result.payload, /^\{"alice":\{"metas":\[\{"status":"online","phx_ref":"[^"]+"\}\]\}\}$/);
+    await checkPages(`http://127.0.0.1:${server.address().port}`);
   } finally {
-    await browser.close();
     server.close();
+  }
+});
+
+test("the same page through the Vite dev server runs in headless Chromium", async () => {
+  writePage();
+  const { createServer: createViteServer } = await import("vite");
+  const server = await createViteServer({
+    root: app,
+    configFile: false,
+    logLevel: "warn",
+    server: { host: "127.0.0.1", port: 0, strictPort: false, hmr: false },
+  });
+  await server.listen();
+  try {
+    await checkPages(`http://127.0.0.1:${server.httpServer.address().port}`);
+  } finally {
+    await server.close();
   }
 });

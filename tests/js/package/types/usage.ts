@@ -34,6 +34,30 @@ state.track("room:1", "bob", "p2", new JsonText('{"status":"away","joined_at":2}
 state.track("room:1", "carol", "p3", { status: "busy", joined_at: 3 });
 // @ts-expect-error: update requires a meta
 state.update("room:1", "alice", "p1");
+// Metas are JSON: Date, Map, functions and bigint are refused wherever they appear.
+// @ts-expect-error: a Date is not JSON
+new PresenceState<{ at: Date }>("dates");
+// @ts-expect-error: a nested Map is not JSON either
+new PresenceState<{ device: { seen: Map<string, number> } }>("maps");
+// @ts-expect-error: nor a function
+new SyncNode<{ callback: () => void }>("functions", { now: 0 });
+// @ts-expect-error: a meta is an object, not a string
+new PresenceState<string>("strings");
+// @ts-expect-error: nor an array
+new PresenceState<number[]>("arrays");
+// @ts-expect-error: nor a Map itself
+new PresenceState<Map<string, number>>("map");
+// Interfaces, optional fields, arrays and tuples of JSON are fine.
+interface Rich {
+  name: string;
+  device?: { kind: "phone" | "desktop"; version: number | null };
+  tags: readonly string[];
+  position: [number, number];
+}
+const rich = new PresenceState<Rich>("rich");
+rich.track("room:1", "dora", "p9", { name: "Dora", tags: ["a"], position: [1, 2] });
+const module: WebAssembly.Module = await WebAssembly.compile(new Uint8Array());
+await init(module);
 
 const groups: KeyPresences<Meta>[] = state.list("room:1");
 const first: Presence<Meta> | undefined = groups[0]?.presences[0];
