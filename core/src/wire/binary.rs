@@ -386,6 +386,14 @@ impl<'a> Reader<'a> {
     }
 
     fn varint(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        // Most varints are one byte: read those without the 128-bit arithmetic of the general
+        // case, which wasm has to emulate.
+        if let Some(&byte) = self.bytes.get(self.position) {
+            if byte & 0x80 == 0 {
+                self.position += 1;
+                return Ok(u64::from(byte));
+            }
+        }
         // 64 bits always fit a u64.
         self.varint_bits(field, 64).map(|value| value as u64)
     }
@@ -976,6 +984,37 @@ mod tests {
             .map(|(replica, _)| replica.name().to_owned())
             .collect();
         assert_eq!(sections, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn a_replica_listed_twice_is_refused_in_short_and_long_tables() {
+        for len in [2usize, 8, 9, 40] {
+            // A goodbye whose table lists r0..r(len-2), then r0 again.
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend([VERSION, MessageType::Goodbye as u8, len as u8]);
+            for i in 0..len - 1 {
+                let name = format!("r{i}");
+                bytes.push(name.len() as u8);
+                bytes.extend(name.as_bytes());
+                bytes.push(1);
+            }
+            bytes.extend([2, b'r', b'0', 1]);
+            bytes.push(0);
+            assert!(
+                matches!(
+                    decode_default(&bytes),
+                    Err(DecodeError::Invalid {
+                        reason: "a replica is listed twice",
+                        ..
+                    })
+                ),
+                "table of {len}"
+            );
+            // The same table with distinct names is fine.
+            let last = bytes.len() - 4;
+            bytes[last + 2] = b'x';
+            assert!(decode_default(&bytes).is_ok(), "table of {len}");
+        }
     }
 
     #[test]

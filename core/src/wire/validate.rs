@@ -1,8 +1,9 @@
 //! The rules every decoded message must follow, shared by the binary and JSON decoders, so that
 //! merging whatever they return is safe.
 
-use std::collections::HashSet;
 use std::sync::Arc;
+
+use hashbrown::HashSet;
 
 use super::error::{DecodeError, Position};
 use super::limits::WireLimits;
@@ -15,14 +16,18 @@ use crate::replica::ReplicaId;
 #[derive(Default)]
 pub(super) struct ReplicaTable {
     ids: Vec<ReplicaId>,
+    /// The same replicas, for finding repeats once the table is too long to scan.
     seen: HashSet<ReplicaId>,
 }
+
+/// Up to this many replicas, a repeat is found by scanning: most messages name one or two.
+const SCAN_UP_TO: usize = 8;
 
 impl ReplicaTable {
     pub(super) fn with_capacity(capacity: usize) -> Self {
         ReplicaTable {
             ids: Vec::with_capacity(capacity),
-            seen: HashSet::with_capacity(capacity),
+            seen: HashSet::new(),
         }
     }
 
@@ -44,7 +49,15 @@ impl ReplicaTable {
             });
         }
         let id = ReplicaId::new(name, incarnation);
-        if !self.seen.insert(id.clone()) {
+        let repeated = if self.ids.len() < SCAN_UP_TO {
+            self.ids.contains(&id)
+        } else {
+            if self.seen.is_empty() {
+                self.seen.extend(self.ids.iter().cloned());
+            }
+            !self.seen.insert(id.clone())
+        };
+        if repeated {
             return Err(DecodeError::Invalid {
                 field: "replica table",
                 reason: "a replica is listed twice",
