@@ -23,7 +23,7 @@ import type {
  * as they were tracked. Returned diffs are frozen (deeply), so the text always matches the
  * object; any other object (a copy, a diff built by hand) is serialised with `JSON.stringify`.
  */
-const diffText = new WeakMap<object, string>();
+const diffText = new WeakMap<object, string | (() => string)>();
 
 /** Freezes a JSON object or array and everything in it. */
 function freezeJson(value: object): void {
@@ -61,13 +61,55 @@ export function parseDiff<M extends object>(text: string): Diff<M> {
   return diff;
 }
 
+/**
+ * The diff of a track, built here from what the call was given and the ref the wasm side
+ * returned (one join, nothing else can change): the same value `parseDiff` would give for the
+ * diff's JSON text, without writing and parsing that text for every track.
+ */
+export function joinDiff<M extends object>(
+  topic: string,
+  key: string,
+  pid: string,
+  metaText: string,
+  metaWasText: boolean,
+  phxRef: string,
+  replica: ReplicaId,
+): Diff<M> {
+  const meta = JSON.parse(metaText) as M;
+  freezeJson(meta);
+  const presence: Presence<M> = Object.freeze({
+    topic,
+    key,
+    pid,
+    meta,
+    phxRef,
+    phxRefPrev: null,
+    replica,
+  });
+  const diff: Diff<M> = Object.freeze({
+    joins: Object.freeze([presence]),
+    leaves: Object.freeze([]),
+  });
+  if (metaWasText) {
+    // Text given by the caller may format numbers or spaces its own way: encodeDiff sends the
+    // meta exactly as it was tracked. (An object's JSON.stringify text round-trips as it is.)
+    diffText.set(diff, () => {
+      const { meta: _, ...rest } = presence;
+      const fields = JSON.stringify(rest).slice(1, -1);
+      return `{"joins":[{"meta":${metaText},${fields}}],"leaves":[]}`;
+    });
+  }
+  return diff;
+}
+
 /** The JSON text `encodeDiff` sends to the wasm side for one diff or an array of diffs. */
 export function diffInput(diff: unknown): string {
   const textOf = (one: unknown): string => {
     if (typeof one !== "object" || one === null) {
       throw new UsageError("invalid_argument", "encodeDiff expects a diff { joins, leaves } or an array of diffs");
     }
-    return diffText.get(one) ?? JSON.stringify(one);
+    const text = diffText.get(one);
+    return typeof text === "function" ? text() : (text ?? JSON.stringify(one));
   };
   return Array.isArray(diff) ? `[${diff.map(textOf).join(",")}]` : textOf(diff);
 }
@@ -168,10 +210,6 @@ export class JsonText {
   }
 }
 
-function pathOf(path: string, key: string): string {
-  return /^[A-Za-z_$][\w$]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
-}
-
 function article(noun: string): string {
   return `${/^[aeiou]/i.test(noun) ? "an" : "a"} ${noun}`;
 }
@@ -197,27 +235,47 @@ function notJson(path: string, value: unknown): UsageError {
   );
 }
 
-/** Throws unless `value` is JSON as it is, so that `JSON.stringify` changes nothing silently. */
-function checkJson(value: unknown, path: string, ancestors: object[]): void {
+/** Where a meta stops being JSON: the value at fault and its path, innermost segment first. */
+interface NonJson {
+  readonly segments: string[];
+  readonly value: unknown;
+  readonly circular: boolean;
+}
+
+function nonJson(value: unknown, circular = false): NonJson {
+  return { segments: [], value, circular };
+}
+
+function keySegment(key: string): string {
+  return /^[A-Za-z_$][\w$]*$/.test(key) ? `.${key}` : `[${JSON.stringify(key)}]`;
+}
+
+/**
+ * The first value in `value` that is not JSON as it is (so that `JSON.stringify` would change it
+ * silently), or `undefined`. Paths are only built for a failure: metas are checked on every
+ * track and update.
+ */
+function findNonJson(value: unknown, ancestors: object[]): NonJson | undefined {
   switch (typeof value) {
     case "string":
     case "boolean":
-      return;
+      return undefined;
     case "number":
-      if (!Number.isFinite(value)) throw notJson(path, value);
-      return;
+      return Number.isFinite(value) ? undefined : nonJson(value);
     case "object": {
-      if (value === null) return;
-      if (ancestors.includes(value)) {
-        throw new UsageError("invalid_argument", `${path} is circular: a meta must be JSON`);
-      }
+      if (value === null) return undefined;
+      if (ancestors.includes(value)) return nonJson(value, true);
       ancestors.push(value);
+      let found: NonJson | undefined;
       if (Array.isArray(value)) {
-        if (Object.getPrototypeOf(value) !== Array.prototype) throw notJson(path, value);
-        for (let index = 0; index < value.length; index += 1) {
-          const item: unknown = value[index];
-          if (item === undefined) throw notJson(`${path}[${index}]`, item);
-          checkJson(item, `${path}[${index}]`, ancestors);
+        if (Object.getPrototypeOf(value) !== Array.prototype) {
+          found = nonJson(value);
+        } else {
+          for (let index = 0; index < value.length && found === undefined; index += 1) {
+            const item: unknown = value[index];
+            found = item === undefined ? nonJson(item) : findNonJson(item, ancestors);
+            found?.segments.push(`[${index}]`);
+          }
         }
       } else {
         const prototype: unknown = Object.getPrototypeOf(value);
@@ -225,19 +283,38 @@ function checkJson(value: unknown, path: string, ancestors: object[]): void {
           (prototype !== Object.prototype && prototype !== null) ||
           typeof (value as { toJSON?: unknown }).toJSON === "function"
         ) {
-          throw notJson(path, value);
-        }
-        for (const [key, item] of Object.entries(value)) {
-          // An undefined property is left out, as JSON.stringify does (an optional field).
-          if (item !== undefined) checkJson(item, pathOf(path, key), ancestors);
+          found = nonJson(value);
+        } else {
+          const record = value as Record<string, unknown>;
+          const keys = Object.keys(record);
+          for (let index = 0; index < keys.length && found === undefined; index += 1) {
+            const key = keys[index]!;
+            const item = record[key];
+            // An undefined property is left out, as JSON.stringify does (an optional field).
+            if (item !== undefined) {
+              found = findNonJson(item, ancestors);
+              found?.segments.push(keySegment(key));
+            }
+          }
         }
       }
       ancestors.pop();
-      return;
+      return found;
     }
     default:
-      throw notJson(path, value);
+      return nonJson(value);
   }
+}
+
+/** Throws unless `value` is JSON as it is, naming the first value at fault by its path. */
+function checkJson(value: unknown, path: string): void {
+  const found = findNonJson(value, []);
+  if (found === undefined) return;
+  const at = path + found.segments.reverse().join("");
+  if (found.circular) {
+    throw new UsageError("invalid_argument", `${at} is circular: a meta must be JSON`);
+  }
+  throw notJson(at, found.value);
 }
 
 export function metaText(meta: unknown): string {
@@ -254,7 +331,7 @@ export function metaText(meta: unknown): string {
     );
   }
   try {
-    checkJson(meta, "meta", []);
+    checkJson(meta, "meta");
     return JSON.stringify(meta);
   } catch (error) {
     if (error instanceof UsageError) throw error;
@@ -396,8 +473,10 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const state = this.#state();
     checkStrings(topic, key, pid);
     const text = metaText(meta);
-    const diff = this.#diff(call(() => state.track(topic, key, pid, text)));
-    return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
+    const phxRef = call(() => state.track(topic, key, pid, text));
+    const diff = joinDiff<M>(topic, key, pid, text, meta instanceof JsonText, phxRef, this.#replica);
+    this.#emit(diff);
+    return { phxRef, diff };
   }
 
   /**

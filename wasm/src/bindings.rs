@@ -36,9 +36,10 @@ impl RawPresenceState {
         self.facade.replica()
     }
 
-    /// Tracks a connection; `{"phxRef","diff"}` as JSON.
+    /// Tracks a connection; the new entry's `phxRef` (its diff is one join, which the wrapper
+    /// builds from the arguments).
     pub fn track(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<String> {
-        js(self.facade.track(topic, key, pid, meta))
+        js(self.facade.track_ref(topic, key, pid, meta))
     }
 
     /// Replaces a local entry's meta; `{"phxRef","diff"}` as JSON.

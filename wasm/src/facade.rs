@@ -75,6 +75,21 @@ impl StateFacade {
         Ok(json::diff(&tracked.diff))
     }
 
+    /// Tracks a connection; only the new `phxRef`. A track's diff is one join of exactly what
+    /// was given, so a caller that has the arguments can build it without any JSON.
+    pub fn track_ref(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &str,
+    ) -> Result<String, BindingError> {
+        let meta = self.meta(meta)?;
+        let tracked = self.state.track(topic, key, pid, &meta)?;
+        self.remember(tracked.delta);
+        Ok(tracked.phx_ref.as_str().to_owned())
+    }
+
     /// Replaces a local entry's meta; the diff as JSON (its join carries the new `phxRef`).
     pub fn update(
         &mut self,
