@@ -61,6 +61,19 @@ impl StateFacade {
         Ok(Meta::from_json_within(meta, self.state.limits())?)
     }
 
+    fn tracked(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &str,
+    ) -> Result<(beryl_core::Ref, beryl_core::Diff), BindingError> {
+        let meta = self.meta(meta)?;
+        let tracked = self.state.track(topic, key, pid, &meta)?;
+        self.remember(tracked.delta);
+        Ok((tracked.phx_ref, tracked.diff))
+    }
+
     /// Tracks a connection; the diff as JSON (its one join carries the new `phxRef`).
     pub fn track(
         &mut self,
@@ -69,10 +82,7 @@ impl StateFacade {
         pid: &str,
         meta: &str,
     ) -> Result<String, BindingError> {
-        let meta = self.meta(meta)?;
-        let tracked = self.state.track(topic, key, pid, &meta)?;
-        self.remember(tracked.delta);
-        Ok(json::diff(&tracked.diff))
+        Ok(json::diff(&self.tracked(topic, key, pid, meta)?.1))
     }
 
     /// Tracks a connection; only the new `phxRef`. A track's diff is one join of exactly what
@@ -84,10 +94,8 @@ impl StateFacade {
         pid: &str,
         meta: &str,
     ) -> Result<String, BindingError> {
-        let meta = self.meta(meta)?;
-        let tracked = self.state.track(topic, key, pid, &meta)?;
-        self.remember(tracked.delta);
-        Ok(tracked.phx_ref.as_str().to_owned())
+        let (phx_ref, _) = self.tracked(topic, key, pid, meta)?;
+        Ok(phx_ref.as_str().to_owned())
     }
 
     /// Replaces a local entry's meta; the diff as JSON (its join carries the new `phxRef`).
