@@ -8,7 +8,7 @@
 #
 #   setup   scripts/setup.sh (installs what is missing; fast when nothing is)
 #   fmt     cargo fmt --all --check
-#   clippy  cargo clippy --workspace --all-targets -- -D warnings
+#   clippy  cargo clippy --workspace --all-targets --all-features -- -D warnings
 #   test    cargo test --workspace (unit, integration and doc tests)
 #   bench   cargo bench --workspace --no-run (benchmarks must compile)
 #   wasm    hook_build_wasm     scripts/build-wasm.sh, when it exists, then the
@@ -165,7 +165,7 @@ if begin_step fmt; then
 fi
 
 if begin_step clippy; then
-  cargo clippy --workspace --all-targets -- -D warnings
+  cargo clippy --workspace --all-targets --all-features -- -D warnings
 fi
 
 if begin_step test; then
