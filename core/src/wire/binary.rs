@@ -202,8 +202,10 @@ fn write_str(out: &mut Vec<u8>, text: &str) {
     out.extend_from_slice(text.as_bytes());
 }
 
-/// Decodes a binary message, refusing anything malformed or over `limits`. Never panics, and
-/// allocates at most a small multiple of the input's size.
+/// Decodes a binary message, refusing anything malformed or over `limits`. Never panics. Tables
+/// and entries take at most a small multiple of the input's size; the text of the entries can
+/// be larger, since a meta shape shared by many entries travels once, and is bounded by
+/// [`WireLimits::max_decoded_bytes`] (lower it for links whose messages are small).
 pub fn decode(bytes: &[u8], limits: &WireLimits) -> Result<Message, DecodeError> {
     if bytes.len() > limits.max_message_bytes {
         return Err(DecodeError::MessageTooLarge {
