@@ -1,6 +1,6 @@
 /** `PresenceState`: one replica's presence state, the same core the beryl servers run. */
 import { RawPresenceState, incarnationFromParts } from "../wasm/beryl_wasm.js";
-import { UsageError, describe, translate } from "./errors.js";
+import { BerylError, UsageError, describe, translate } from "./errors.js";
 import { ensureReady } from "./runtime.js";
 import type {
   Diff,
@@ -102,6 +102,22 @@ export function joinDiff<M extends object>(
   return diff;
 }
 
+/**
+ * Runs `read` over a caller's value; whatever it throws that is not already one of ours (a
+ * revoked Proxy, a getter that throws, a circular or BigInt value met by JSON.stringify) becomes
+ * a `UsageError` naming `what`, with the original as its cause.
+ */
+function reading<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof BerylError) throw error;
+    throw new UsageError("invalid_argument", `${what} cannot be read: ${describe(error)}`, {
+      cause: error,
+    });
+  }
+}
+
 /** The JSON text `encodeDiff` sends to the wasm side for one diff or an array of diffs. */
 export function diffInput(diff: unknown): string {
   const textOf = (one: unknown): string => {
@@ -111,7 +127,9 @@ export function diffInput(diff: unknown): string {
     const text = diffText.get(one);
     return typeof text === "function" ? text() : (text ?? JSON.stringify(one));
   };
-  return Array.isArray(diff) ? `[${diff.map(textOf).join(",")}]` : textOf(diff);
+  return reading("the diff", () =>
+    Array.isArray(diff) ? `[${diff.map(textOf).join(",")}]` : textOf(diff),
+  );
 }
 
 /**
@@ -165,15 +183,37 @@ export function incarnationFrom(unixMillis: number, random: number): string {
   return call(() => incarnationFromParts(unixMillis, random));
 }
 
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * Whether `text` can cross to the wasm side unchanged: a lone surrogate has no UTF-8 form and
+ * would arrive as U+FFFD, so two different strings would name the same presence.
+ */
+function wellFormed(text: string): boolean {
+  const native = (text as { isWellFormed?: () => boolean }).isWellFormed;
+  return typeof native === "function" ? native.call(text) : !loneSurrogate.test(text);
+}
+
+function notWellFormed(what: string): UsageError {
+  return new UsageError(
+    "invalid_argument",
+    `${what} holds a lone surrogate (half of a UTF-16 pair): it has no UTF-8 form; use String.prototype.toWellFormed() first`,
+  );
+}
+
 export function requireString(what: string, value: unknown): string {
   if (typeof value !== "string") {
     throw new UsageError("invalid_argument", `${what} must be a string, got ${typeof value}`);
   }
+  if (!wellFormed(value)) throw notWellFormed(what);
   return value;
 }
 
 export function checkStrings(...values: unknown[]): void {
   for (const value of values) {
+    if (typeof value === "string" && !wellFormed(value)) {
+      throw notWellFormed("a topic, key or pid");
+    }
     if (typeof value !== "string") {
       throw new UsageError(
         "invalid_argument",
@@ -318,6 +358,18 @@ function checkJson(value: unknown, path: string): void {
 }
 
 export function metaText(meta: unknown): string {
+  try {
+    return metaTextOf(meta);
+  } catch (error) {
+    if (error instanceof BerylError) throw error;
+    // A getter that throws, or a revoked Proxy, for example.
+    throw new UsageError("invalid_argument", `meta cannot be read as JSON: ${describe(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+function metaTextOf(meta: unknown): string {
   if (meta === undefined) {
     return "{}";
   }
@@ -330,19 +382,20 @@ export function metaText(meta: unknown): string {
       `meta is ${Array.isArray(meta) ? "an array" : kindOf(meta)}: it must be a plain object of JSON values (or omitted for {})`,
     );
   }
-  try {
-    checkJson(meta, "meta");
-    return JSON.stringify(meta);
-  } catch (error) {
-    if (error instanceof UsageError) throw error;
-    // A getter that throws, for example.
-    throw new UsageError("invalid_argument", `meta cannot be read as JSON: ${describe(error)}`, {
-      cause: error,
-    });
+  checkJson(meta, "meta");
+  const text = JSON.stringify(meta) as string | undefined;
+  if (text === undefined) {
+    // Only a toJSON that answered differently on a second read gets here.
+    throw new UsageError("invalid_argument", "meta is not JSON: JSON.stringify gave nothing");
   }
+  return text;
 }
 
 export function messageInput(message: unknown): EncodedMessage {
+  return reading("the replication message", () => messageBytes(message));
+}
+
+function messageBytes(message: unknown): EncodedMessage {
   if (typeof message === "string" || message instanceof Uint8Array) {
     return message;
   }

@@ -203,13 +203,40 @@ describe("errors", () => {
     for (const input of inputs) {
       assert.throws(() => state.merge(input), DecodeError);
     }
-    for (const text of ["\ud800", "\u0000", "é".repeat(300)]) {
+    for (const text of ["\u0000", "é".repeat(300), "\ud83d\ude00"]) {
       state.track(text, text, text, {});
-      assert.equal(state.getByKey(text.toWellFormed(), text.toWellFormed()).length, 1);
+      assert.equal(state.getByKey(text, text).length, 1);
+    }
+    // A lone surrogate has no UTF-8 form: "\ud800" and "\udfff" would both arrive as U+FFFD and
+    // name one presence, so they are refused rather than changed.
+    for (const lone of ["\ud800", "x\udfff", "\udfff\ud800"]) {
+      assert.throws(() => state.track(lone, "k", "p"), /lone surrogate/);
+      assert.throws(() => state.track("t", lone, "p"), UsageError);
+      assert.throws(() => state.getByKey("t", lone), UsageError);
+      assert.throws(() => new PresenceState(lone, { incarnation }), UsageError);
     }
     // JSON.stringify escapes a lone surrogate, which is not valid JSON text for the decoder.
     assert.throws(() => state.track("t", "k", "p", { text: "\ud800" }), InvalidInputError);
     assert.throws(() => state.encodeDiff({ joins: [{}], leaves: [] }, "t"), UsageError);
+    // Values JSON.stringify or property reads throw on are UsageErrors that keep the cause.
+    const circular = { joins: [], leaves: [] };
+    circular.joins.push(circular);
+    const { proxy: revoked, revoke } = Proxy.revocable({}, {});
+    revoke();
+    for (const attempt of [
+      () => state.encodeDiff(circular, "t"),
+      () => state.encodeDiff({ joins: [{ meta: { n: 1n } }], leaves: [] }, "t"),
+      () => state.encodeDiff(revoked, "t"),
+      () => state.merge(revoked),
+      () => state.track("t", "k", "revoked", revoked),
+      () => state.track("t", "k", "getter", { get x() { throw new RangeError("no"); } }),
+    ]) {
+      assert.throws(attempt, (error) => error instanceof UsageError && error.cause !== undefined);
+    }
+    let reads = 0;
+    const fickle = { toJSON: undefined };
+    Object.defineProperty(fickle, "toJSON", { get: () => (reads++ === 0 ? undefined : () => undefined) });
+    assert.throws(() => state.track("t", "k", "fickle", fickle), UsageError);
     state.track("ok", "k", "p");
     assert.equal(state.topicSize("ok"), 1);
     state.free();
