@@ -19,7 +19,8 @@ cd "$BERYL_ROOT"
 export DEBIAN_FRONTEND=noninteractive
 
 ALL_STEPS=(rust nightly apt cargo-fuzz wasm-bindgen npm)
-APT_PACKAGES=(redis-server redis-tools chromium chromium-driver)
+# g++: libfuzzer-sys (the fuzz targets) compiles libFuzzer's C++ sources.
+APT_PACKAGES=(redis-server redis-tools chromium chromium-driver g++)
 
 # --- rust: wasm32 target, rustfmt and clippy for the active toolchain --------
 setup_rust() {
