@@ -124,10 +124,16 @@ impl ReadModel {
     }
 
     fn store(&self, snapshot: Arc<Snapshot>) {
-        *self
-            .current
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = snapshot;
+        let previous = std::mem::replace(
+            &mut *self
+                .current
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+            snapshot,
+        );
+        // The lock is released by now: freeing what only the previous snapshot held (after a
+        // large merge, much of it) happens outside, so readers never wait for it.
+        drop(previous);
     }
 }
 
