@@ -224,3 +224,104 @@ async fn a_stopped_service_errors_each_joined_channel_and_keeps_the_socket_open(
         "{refused}"
     );
 }
+
+/// Sends pings without ever reading, until the server has untracked the client's presence and
+/// closed the connection. Returns how many pings were sent.
+async fn ping_until_dropped(client: &mut Client, node: &PresenceHandle, key: &str) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut pings = 0;
+    let mut connection_closed = false;
+    loop {
+        let listed = keys(node, "room").contains(&key.to_owned());
+        if !listed && connection_closed {
+            return pings;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "after {pings} pings the pinger is listed: {listed}, its connection closed: \
+             {connection_closed}"
+        );
+        if connection_closed {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        for _ in 0..50 {
+            let sent = tokio::time::timeout(
+                Duration::from_millis(200),
+                client.send(Message::Ping(vec![7u8; 125].into())),
+            )
+            .await;
+            match sent {
+                Ok(Ok(())) => pings += 1,
+                // The server closed the connection.
+                Ok(Err(_)) => {
+                    connection_closed = true;
+                    break;
+                }
+                // The server stopped reading: its buffers are full.
+                Err(_) => break,
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_flood_counts_against_the_flood_limit_and_closes_the_socket() {
+    let config = ServerConfig {
+        heartbeat_timeout: Duration::from_secs(600),
+        flood_burst: 200,
+        flood_per_second: 100,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, None).await;
+    let mut watcher = connect(address, None).await;
+    send(
+        &mut watcher,
+        json!(["1", "1", "room", "phx_join", {"key": "watcher"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut watcher, "1").await[4]["status"], "ok");
+
+    let mut pinger = connect(address, Some(4096)).await;
+    send(
+        &mut pinger,
+        json!(["1", "1", "room", "phx_join", {"key": "pinger"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut pinger, "1").await[4]["status"], "ok");
+    let pings = ping_until_dropped(&mut pinger, &node, "pinger").await;
+    assert!(pings >= 200, "the burst of {pings} pings was allowed");
+    assert_eq!(keys(&node, "room"), ["watcher"]);
+
+    send(
+        &mut watcher,
+        json!([null, "hb", "phoenix", "heartbeat", {}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut watcher, "hb").await[4]["status"], "ok");
+    node.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_pings_but_never_reads_the_pongs_is_dropped() {
+    let config = ServerConfig {
+        write_timeout: Duration::from_millis(300),
+        heartbeat_timeout: Duration::from_secs(600),
+        // No flood limit in reach: only the unread pongs can end the socket.
+        flood_burst: u32::MAX,
+        flood_per_second: u32::MAX,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, Some(4096)).await;
+    let mut pinger = connect(address, Some(4096)).await;
+    send(
+        &mut pinger,
+        json!(["1", "1", "room", "phx_join", {"key": "pinger"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut pinger, "1").await[4]["status"], "ok");
+    ping_until_dropped(&mut pinger, &node, "pinger").await;
+    assert!(keys(&node, "room").is_empty());
+    node.stop().await.unwrap();
+}

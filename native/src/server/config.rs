@@ -30,6 +30,12 @@ pub struct ServerConfig {
     /// socket's other deadlines (heartbeat, queue overflow) wait with it, so this also bounds
     /// how late they are noticed. Default 10 s.
     pub write_timeout: Duration,
+    /// The most bytes that may wait to be sent to one socket: the frames queued for it, the
+    /// frame being written, and the pongs the WebSocket library queues by itself. A socket that
+    /// would go over it is closed and its presences untracked (its client is not reading), so
+    /// one socket holds at most this much of the server's memory. This is also the largest
+    /// frame the server sends, such as the `presence_state` of a big topic. Default 16 MiB.
+    pub max_outbound_bytes: usize,
     /// Limits on the topic, key and meta of each join and update. Default [`Limits::default`].
     pub limits: Limits,
 }
@@ -44,6 +50,7 @@ impl Default for ServerConfig {
             flood_per_second: 100,
             outbound_queue: 4_096,
             write_timeout: Duration::from_secs(10),
+            max_outbound_bytes: 16 * 1024 * 1024,
             limits: Limits::default(),
         }
     }

@@ -21,6 +21,9 @@ const APP_JS: &str = include_str!("../../assets/app.js");
 const CHANNEL_JS: &str = include_str!("../../assets/channel.js");
 const STYLE_CSS: &str = include_str!("../../assets/style.css");
 
+/// How much a socket's writer gathers before writing to the connection.
+const WRITE_BUFFER: usize = 128 * 1024;
+
 /// The shared state of the HTTP handlers.
 pub struct Site<S> {
     endpoint: Arc<Endpoint<S>>,
@@ -93,9 +96,15 @@ async fn websocket<S: PresenceService>(
     // Frames past the session's own limit are still read, so that it can close with a reason
     // (1009) instead of the connection being cut.
     let max_message = endpoint.config.max_frame_bytes.saturating_mul(2).max(4096);
+    // Unsent data (frames, and the pongs the library queues for pings) is bounded: past it a
+    // write fails and the socket is dropped, instead of memory growing while a client sends
+    // and never reads.
+    let max_unsent = WRITE_BUFFER + endpoint.config.max_outbound_bytes.max(WRITE_BUFFER);
     upgrade
         .max_message_size(max_message)
         .max_frame_size(max_message)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_write_buffer_size(max_unsent)
         .on_upgrade(move |ws| socket::run(endpoint, ws, id, pid, params))
 }
 

@@ -144,13 +144,32 @@ impl<S: PresenceService> Session<S> {
         topics
     }
 
+    /// Takes a flood-control token for a frame received at `now`; the close when the socket
+    /// is over its rate. Every frame counts, control frames (ping, pong) included.
+    fn admit(&mut self, now: Instant) -> Option<Close> {
+        if self.flood.admit(now) {
+            return None;
+        }
+        Some(Close::new(
+            Close::POLICY,
+            "too many messages; slow down (see ServerConfig::flood_per_second)",
+        ))
+    }
+
+    /// Handles a ping or pong frame received at `now`: the WebSocket library answers pings by
+    /// itself, but they count against the flood limit like any other frame, so that a socket
+    /// cannot make the server queue pongs without limit.
+    pub fn receive_control(&mut self, now: Instant) -> Step {
+        match self.admit(now) {
+            Some(close) => Step::default().closing(close),
+            None => Step::default(),
+        }
+    }
+
     /// Handles a text frame received at `now`.
     pub async fn receive_text(&mut self, text: &str, now: Instant) -> Step {
-        if !self.flood.admit(now) {
-            return Step::default().closing(Close::new(
-                Close::POLICY,
-                "too many messages; slow down (see ServerConfig::flood_per_second)",
-            ));
+        if let Some(close) = self.admit(now) {
+            return Step::default().closing(close);
         }
         let inbound = match frame::parse(text, self.endpoint.config.max_frame_bytes) {
             Ok(inbound) => inbound,

@@ -29,10 +29,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Sends a close frame, then reads (and drops) what the client still sends until it answers
 /// with its own close. Dropping the connection at once would reset it while unread frames
 /// remain, and the client would lose the close frame and its reason. A client that does not
-/// take the close frame within `write_timeout` is dropped without it.
+/// take the close frame within `write_timeout` (at most [`CLOSE_GRACE`]) is dropped without
+/// it.
 async fn close(socket: &mut WebSocket, close: Close, write_timeout: Duration) {
     let sent = tokio::time::timeout(
-        write_timeout,
+        write_timeout.min(CLOSE_GRACE),
         socket.send(Message::Close(Some(CloseFrame {
             code: close.code,
             reason: Utf8Bytes::from(close.reason),
@@ -111,7 +112,17 @@ pub async fn run<S: PresenceService>(
                         session.receive_text(text.as_str(), now.into_std()).await
                     }
                     Some(Ok(Message::Binary(bytes))) => session.receive_binary(&bytes),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                    // The library queues the pong; writing the step flushes it, so a client
+                    // that pings without reading the pongs is dropped after `write_timeout`
+                    // like any client that stops reading.
+                    Some(Ok(Message::Ping(_))) => session.receive_control(Instant::now().into_std()),
+                    Some(Ok(Message::Pong(_))) => {
+                        let step = session.receive_control(Instant::now().into_std());
+                        if step.close.is_none() {
+                            continue;
+                        }
+                        step
+                    }
                     Some(Ok(Message::Close(_)) | Err(_)) | None => break None,
                 };
                 write_step(&mut socket, step, write_timeout, id).await
