@@ -10,6 +10,7 @@ use beryl_native::server::{Server, ServerConfig};
 use beryl_native::{Config, Presence, PresenceHandle};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
@@ -323,5 +324,135 @@ async fn a_client_that_pings_but_never_reads_the_pongs_is_dropped() {
     assert_eq!(reply_to(&mut pinger, "1").await[4]["status"], "ok");
     ping_until_dropped(&mut pinger, &node, "pinger").await;
     assert!(keys(&node, "room").is_empty());
+    node.stop().await.unwrap();
+}
+
+/// A plain TCP connection to the server from `local` (any address of 127.0.0.0/8).
+async fn tcp_from(address: SocketAddr, local: &str) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind(format!("{local}:0").parse().unwrap())
+        .expect("bind the client side");
+    socket.connect(address).await.expect("connect")
+}
+
+/// Everything the server sends until it closes the connection, or `None` if it is still open
+/// after `wait`.
+async fn read_until_closed(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut received = Vec::new();
+    match tokio::time::timeout(wait, stream.read_to_end(&mut received)).await {
+        Ok(_) => Some(String::from_utf8_lossy(&received).into_owned()),
+        Err(_) => None,
+    }
+}
+
+async fn heartbeat(client: &mut Client, msg_ref: &str) {
+    send(client, json!([null, msg_ref, "phoenix", "heartbeat", {}])).await;
+    assert_eq!(reply_to(client, msg_ref).await[4]["status"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_that_never_finish_their_request_head_are_closed() {
+    let config = ServerConfig {
+        header_read_timeout: Duration::from_millis(500),
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, None).await;
+    let mut client = connect(address, None).await;
+
+    let mut silent = tcp_from(address, "127.0.0.1").await;
+    let mut partial = tcp_from(address, "127.0.0.1").await;
+    partial
+        .write_all(b"GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let mut trickler = tcp_from(address, "127.0.0.1").await;
+    trickler.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    let trickle = tokio::spawn(async move {
+        // A header line every 100 ms: each keeps the connection busy, none finishes the head.
+        for index in 0..100 {
+            let line = format!("X-Slow-{index}: a\r\n");
+            if trickler.write_all(line.as_bytes()).await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    });
+
+    for stream in [&mut silent, &mut partial] {
+        assert!(
+            read_until_closed(stream, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "the connection is still open"
+        );
+    }
+    assert!(
+        trickle.await.unwrap(),
+        "the trickling connection was never closed"
+    );
+    // The WebSocket that finished its handshake stays open, though it was idle as long.
+    heartbeat(&mut client, "hb").await;
+    node.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_caps_are_refused_and_the_open_ones_served() {
+    let config = ServerConfig {
+        max_connections: 4,
+        max_connections_per_peer: 3,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, None).await;
+    let mut sockets = Vec::new();
+    for _ in 0..3 {
+        sockets.push(connect(address, None).await);
+    }
+    // A fourth from the same address: refused with a reason, at once.
+    let mut over_peer = tcp_from(address, "127.0.0.1").await;
+    let refused = read_until_closed(&mut over_peer, Duration::from_secs(5))
+        .await
+        .expect("the refused connection is closed");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
+    assert!(refused.contains("too many connections from your address"));
+    // Another address still has room under the total cap, then the total is reached.
+    let mut other_peer = tcp_from(address, "127.0.0.2").await;
+    assert!(
+        read_until_closed(&mut other_peer, Duration::from_millis(300))
+            .await
+            .is_none(),
+        "a connection under both caps is kept"
+    );
+    let mut over_total = tcp_from(address, "127.0.0.3").await;
+    let refused = read_until_closed(&mut over_total, Duration::from_secs(5))
+        .await
+        .expect("the refused connection is closed");
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused:?}");
+    assert!(refused.contains("as many connections as it accepts"));
+
+    // The open sockets are served.
+    for (index, socket) in sockets.iter_mut().enumerate() {
+        heartbeat(socket, &format!("hb{index}")).await;
+    }
+    // A socket that closes frees its place.
+    let mut closing = sockets.pop().unwrap();
+    closing.close(None).await.unwrap();
+    while closing.next().await.is_some() {}
+    drop(closing);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let url = format!("ws://{address}/socket/websocket?vsn=2.0.0");
+        let stream = tcp_from(address, "127.0.0.1").await;
+        if let Ok((mut client, _)) = tokio_tungstenite::client_async(url, stream).await {
+            heartbeat(&mut client, "again").await;
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the closed socket's place was not freed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     node.stop().await.unwrap();
 }

@@ -36,6 +36,18 @@ pub struct ServerConfig {
     /// one socket holds at most this much of the server's memory. This is also the largest
     /// frame the server sends, such as the `presence_state` of a big topic. Default 16 MiB.
     pub max_outbound_bytes: usize,
+    /// A connection must send a whole request head (the request line and headers) within this
+    /// long after it opens, or after its previous request; otherwise it is closed. This also
+    /// closes connections that send nothing at all. Default 10 s.
+    pub header_read_timeout: Duration,
+    /// How many connections may be open at once (WebSockets included); past it new connections
+    /// get a `503` and are closed, the open ones are not affected. Keep it below the process's
+    /// file descriptor limit. `usize::MAX` for no cap. Default 10,000.
+    pub max_connections: usize,
+    /// How many connections one peer address may hold open at once; past it its new
+    /// connections get a `503`. Behind a reverse proxy every client has the proxy's address:
+    /// raise it there, or use `usize::MAX` for no cap. Default 1,000.
+    pub max_connections_per_peer: usize,
     /// Limits on the topic, key and meta of each join and update. Default [`Limits::default`].
     pub limits: Limits,
 }
@@ -51,6 +63,9 @@ impl Default for ServerConfig {
             outbound_queue: 4_096,
             write_timeout: Duration::from_secs(10),
             max_outbound_bytes: 16 * 1024 * 1024,
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            max_connections_per_peer: 1_000,
             limits: Limits::default(),
         }
     }

@@ -7,11 +7,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
+use axum::extract::{Extension, Query, State, WebSocketUpgrade};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
+use super::listen::ConnectionSlot;
 use super::service::PresenceService;
 use super::session::Endpoint;
 use super::socket;
@@ -78,6 +79,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 async fn websocket<S: PresenceService>(
     State(site): State<Arc<Site<S>>>,
     Query(params): Query<HashMap<String, String>>,
+    slot: Option<Extension<ConnectionSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     match params.get("vsn").map(String::as_str) {
@@ -105,7 +107,11 @@ async fn websocket<S: PresenceService>(
         .max_frame_size(max_message)
         .write_buffer_size(WRITE_BUFFER)
         .max_write_buffer_size(max_unsent)
-        .on_upgrade(move |ws| socket::run(endpoint, ws, id, pid, params))
+        .on_upgrade(move |ws| async move {
+            // The connection keeps its place under the connection caps while the socket lives.
+            let _slot = slot;
+            socket::run(endpoint, ws, id, pid, params).await;
+        })
 }
 
 async fn health<S: PresenceService>(State(site): State<Arc<Site<S>>>) -> Response {
