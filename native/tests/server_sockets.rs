@@ -456,3 +456,86 @@ async fn connections_past_the_caps_are_refused_and_the_open_ones_served() {
     }
     node.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_over_its_outbound_budget_is_closed_without_waiting_for_the_write_timeout() {
+    let config = ServerConfig {
+        max_outbound_bytes: 64 * 1024,
+        // Far beyond the test: only the budget can end the socket in time.
+        write_timeout: Duration::from_secs(120),
+        heartbeat_timeout: Duration::from_secs(600),
+        flood_burst: 10_000,
+        flood_per_second: 10_000,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, Some(4096)).await;
+    let mut stuck = connect(address, Some(4096)).await;
+    send(
+        &mut stuck,
+        json!(["1", "1", "room", "phx_join", {"key": "stuck"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut stuck, "1").await[4]["status"], "ok");
+    // From here on the stuck client never reads again.
+
+    let mut writer = connect(address, None).await;
+    send(
+        &mut writer,
+        json!(["2", "2", "room", "phx_join", {"key": "writer"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut writer, "2").await[4]["status"], "ok");
+    let blob = "x".repeat(8 * 1024);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut updates = 0;
+    while keys(&node, "room").contains(&"stuck".to_owned()) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stuck client is still listed after {updates} updates"
+        );
+        updates += 1;
+        let msg_ref = format!("u{updates}");
+        send(
+            &mut writer,
+            json!(["2", msg_ref, "room", "presence:update", {"meta": {"blob": blob}}]),
+        )
+        .await;
+        assert_eq!(reply_to(&mut writer, &msg_ref).await[4]["status"], "ok");
+    }
+    assert_eq!(keys(&node, "room"), ["writer"]);
+    heartbeat(&mut writer, "hb").await;
+    drop(stuck);
+    node.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_larger_than_a_fragment_arrives_whole() {
+    let (address, node) = start_server(ServerConfig::default(), None).await;
+    let blob = "é".repeat(7 * 1024);
+    let mut clients = Vec::new();
+    for index in 0..20 {
+        let mut client = connect(address, None).await;
+        let key = format!("user-{index}");
+        send(
+            &mut client,
+            json!(["1", "1", "room", "phx_join", {"key": key, "meta": {"blob": blob}}]),
+        )
+        .await;
+        assert_eq!(reply_to(&mut client, "1").await[4]["status"], "ok");
+        clients.push(client);
+    }
+    let mut reader = connect(address, None).await;
+    send(
+        &mut reader,
+        json!(["1", "1", "room", "phx_join", {"key": "reader"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut reader, "1").await[4]["status"], "ok");
+    let state = next_frame(&mut reader).await;
+    assert_eq!(state[3], "presence_state");
+    let users = state[4].as_object().unwrap();
+    assert_eq!(users.len(), 21);
+    assert_eq!(users["user-19"]["metas"][0]["blob"], blob.as_str());
+    assert!(state.to_string().len() > 256 * 1024);
+    node.stop().await.unwrap();
+}

@@ -58,6 +58,27 @@ pub enum JoinError {
         /// The topic's length.
         bytes: usize,
     },
+    /// The join's initial state is larger than the server sends one socket.
+    #[error(
+        "the state of this topic is {bytes} bytes, more than the {max_bytes} this server sends \
+         one socket (ServerConfig::max_outbound_bytes)"
+    )]
+    StateTooLarge {
+        /// The size of the state's frames.
+        bytes: usize,
+        /// The limit in force.
+        max_bytes: usize,
+    },
+    /// The socket has not taken in much of what it was already sent, so no new state is built
+    /// for it.
+    #[error(
+        "this socket has {pending_bytes} bytes it has not read yet; read them before joining \
+         again"
+    )]
+    Behind {
+        /// The bytes waiting to be sent to the socket.
+        pending_bytes: usize,
+    },
     /// The presence service refused the track (limits, or the key/pid is already tracked).
     #[error("{0}")]
     Presence(String),

@@ -7,6 +7,7 @@
 //! keep up is told to close rather than silently skip a change.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use beryl_core::wire::phoenix;
@@ -31,20 +32,46 @@ impl Outbound {
     pub fn text(text: String) -> Self {
         Outbound::Text(Arc::from(text))
     }
+
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Text(text) => text.len(),
+            Outbound::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
-/// The way to reach one socket: its bounded queue, and the signal that closes it when the
-/// queue overflows.
+/// The way to reach one socket: its bounded queue, the count of bytes waiting to be sent to
+/// it, and the signal that closes it when either overflows.
 #[derive(Clone, Debug)]
 pub struct SocketLink {
     id: u64,
     queue: mpsc::Sender<Outbound>,
     overflow: Arc<Notify>,
+    /// Bytes queued or being written.
+    pending: Arc<AtomicUsize>,
+    budget: usize,
 }
 
 impl SocketLink {
-    /// A link for socket `id`, and the receiving ends its task reads.
+    /// A link for socket `id` with no byte budget, and the receiving ends its task reads.
     pub fn new(id: u64, capacity: usize) -> (SocketLink, mpsc::Receiver<Outbound>, Arc<Notify>) {
+        Self::with_budget(id, capacity, usize::MAX)
+    }
+
+    /// A link for socket `id` that may hold `capacity` frames and `budget` bytes waiting to be
+    /// sent (queued, or being written), and the receiving ends its task reads.
+    pub fn with_budget(
+        id: u64,
+        capacity: usize,
+        budget: usize,
+    ) -> (SocketLink, mpsc::Receiver<Outbound>, Arc<Notify>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Notify::new());
         (
@@ -52,6 +79,8 @@ impl SocketLink {
                 id,
                 queue,
                 overflow: overflow.clone(),
+                pending: Arc::new(AtomicUsize::new(0)),
+                budget,
             },
             receiver,
             overflow,
@@ -63,9 +92,41 @@ impl SocketLink {
         self.id
     }
 
+    /// The bytes waiting to be sent to the socket: queued, or being written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes that may wait to be sent to the socket.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// The socket's task starts writing `bytes` that were not queued (its own replies).
+    pub fn writing(&self, bytes: usize) {
+        self.pending.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The socket's task wrote (or gave up on) `bytes` it had queued or was writing.
+    pub fn written(&self, bytes: usize) {
+        self.pending.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Queues a frame; a socket whose queue is full, or that would go over its byte budget,
+    /// is told to close instead: skipping a frame would corrupt its client's view.
     fn deliver(&self, frame: Outbound) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(frame) {
+        let bytes = frame.len();
+        let pending = self.pending.fetch_add(bytes, Ordering::Relaxed);
+        if pending.saturating_add(bytes) > self.budget {
+            self.pending.fetch_sub(bytes, Ordering::Relaxed);
             self.overflow.notify_one();
+            return;
+        }
+        if let Err(error) = self.queue.try_send(frame) {
+            self.pending.fetch_sub(bytes, Ordering::Relaxed);
+            if let mpsc::error::TrySendError::Full(_) = error {
+                self.overflow.notify_one();
+            }
         }
     }
 }

@@ -60,7 +60,8 @@ impl Close {
     /// 1009: a frame was too large.
     pub const TOO_BIG: u16 = 1009;
 
-    fn new(code: u16, reason: impl Into<String>) -> Self {
+    /// A close with `reason`, cut to what fits a close frame.
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
         // A close reason must fit a control frame (125 bytes, two of them for the code).
         let mut reason = reason.into();
         if reason.len() > 120 {
@@ -88,7 +89,8 @@ impl Step {
         self.frames.push(Outbound::text(text));
     }
 
-    fn closing(mut self, close: Close) -> Self {
+    /// This step, closing the socket after its frames.
+    pub fn closing(mut self, close: Close) -> Self {
         self.close = Some(close);
         self
     }
@@ -285,6 +287,18 @@ impl<S: PresenceService> Session<S> {
         }
         let endpoint = self.endpoint.clone();
         let config = &endpoint.config;
+        // A state is built for each join: not for a socket that has not taken in what it was
+        // already sent.
+        let pending = self.link.pending_bytes();
+        if pending > self.link.budget() / 2 {
+            refuse(
+                step,
+                JoinError::Behind {
+                    pending_bytes: pending,
+                },
+            );
+            return;
+        }
         if self.channels.len() >= config.max_channels_per_socket {
             refuse(
                 step,
@@ -359,13 +373,23 @@ impl<S: PresenceService> Session<S> {
                 )
             }),
         };
+        let initial = initial.map_err(JoinError::Service).and_then(|frames| {
+            let bytes: usize = frames.iter().map(Outbound::len).sum();
+            if bytes > self.link.budget() {
+                return Err(JoinError::StateTooLarge {
+                    bytes,
+                    max_bytes: self.link.budget(),
+                });
+            }
+            Ok(frames)
+        });
         let initial = match initial {
             Ok(frames) => frames,
             Err(error) => {
                 endpoint.hub.unsubscribe(topic, self.link.id());
                 // A stopped service holds nothing to untrack.
                 let _ = endpoint.service.untrack(topic, &grant.key, &self.pid).await;
-                refuse(step, JoinError::Service(error));
+                refuse(step, error);
                 return;
             }
         };

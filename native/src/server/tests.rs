@@ -27,6 +27,7 @@ struct World {
 struct Client {
     session: Session<LocalService>,
     queue: mpsc::Receiver<Outbound>,
+    link: SocketLink,
 }
 
 impl World {
@@ -58,10 +59,18 @@ impl World {
     fn connect_with(&mut self, params: HashMap<String, String>) -> Client {
         let id = self.next_socket;
         self.next_socket += 1;
-        let (link, queue, _overflow) = SocketLink::new(id, self.endpoint.config.outbound_queue);
+        let config = &self.endpoint.config;
+        let (link, queue, _overflow) =
+            SocketLink::with_budget(id, config.outbound_queue, config.max_outbound_bytes);
         Client {
-            session: Session::new(self.endpoint.clone(), link, format!("socket-{id}"), params),
+            session: Session::new(
+                self.endpoint.clone(),
+                link.clone(),
+                format!("socket-{id}"),
+                params,
+            ),
             queue,
+            link,
         }
     }
 
@@ -103,9 +112,11 @@ impl Client {
             .await
     }
 
+    /// The frames queued for this socket, taken as its task takes and writes them.
     fn queued(&mut self) -> Vec<Outbound> {
         let mut out = Vec::new();
         while let Ok(frame) = self.queue.try_recv() {
+            self.link.written(frame.len());
             out.push(frame);
         }
         out
@@ -439,6 +450,70 @@ async fn a_flooding_socket_is_closed() {
         client.session.receive_text(&heartbeat, later).await.close,
         None
     );
+}
+
+#[tokio::test]
+async fn a_join_whose_state_is_larger_than_the_outbound_budget_is_refused() {
+    let config = ServerConfig {
+        max_outbound_bytes: 2_000,
+        ..ServerConfig::default()
+    };
+    let mut world = World::with(config, ParamsJoin).await;
+    let meta = beryl_core::Meta::from_json(&json!({"blob": "x".repeat(900)}).to_string()).unwrap();
+    world.service.with_state(|state| {
+        for key in ["ada", "bob", "cy"] {
+            state.track("room", key, key, &meta).unwrap();
+        }
+    });
+    let mut late = world.connect();
+    let frames = late.join("room", "1", json!({"key": "late"})).await;
+    assert_eq!(frames.len(), 1);
+    assert_eq!(status(&frames[0]), "error");
+    assert!(
+        reason(&frames[0]).contains("more than the 2000 this server sends one socket"),
+        "{}",
+        reason(&frames[0])
+    );
+    assert_eq!(world.keys("room"), ["ada", "bob", "cy"]);
+    // Other topics stay open to it.
+    let frames = late.join("small", "2", json!({"key": "late"})).await;
+    assert_eq!(status(&frames[0]), "ok");
+}
+
+#[tokio::test]
+async fn no_state_is_built_for_a_socket_that_has_not_taken_in_what_it_was_sent() {
+    let config = ServerConfig {
+        max_outbound_bytes: 4_000,
+        ..ServerConfig::default()
+    };
+    let mut world = World::with(config, ParamsJoin).await;
+    let mut behind = world.connect();
+    behind.join("room", "1", json!({"key": "behind"})).await;
+    // Diffs pile up in its queue: its task is not writing them.
+    let blob = "x".repeat(700);
+    let mut writer = world.connect();
+    for index in 0..3 {
+        writer
+            .join(
+                "room",
+                &index.to_string(),
+                json!({"key": "w", "meta": {"blob": blob}}),
+            )
+            .await;
+    }
+    world.dispatch();
+    let frames = behind.join("other", "2", json!({"key": "behind"})).await;
+    assert_eq!(status(&frames[0]), "error");
+    assert!(
+        reason(&frames[0]).contains("bytes it has not read yet"),
+        "{}",
+        reason(&frames[0])
+    );
+    assert!(world.keys("other").is_empty());
+    // Once written, the socket may join again.
+    behind.queued();
+    let frames = behind.join("other", "3", json!({"key": "behind"})).await;
+    assert_eq!(status(&frames[0]), "ok");
 }
 
 #[tokio::test]
