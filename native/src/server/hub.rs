@@ -13,24 +13,26 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use beryl_core::wire::phoenix;
 use beryl_core::{Delta, Diff, Message, ReplicaId, ReplicaStatus};
 use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
 use super::frame::{self, events};
 use super::join::{SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent, SyncSnapshot};
 
-/// A frame queued for one socket. Shared frames are encoded once for all their recipients.
+/// A frame queued for one socket. Shared frames are encoded once for all their recipients:
+/// cloning one shares its bytes, and no copy is made on the way to the connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outbound {
     /// A text frame.
-    Text(Arc<str>),
+    Text(Utf8Bytes),
     /// A binary frame.
-    Binary(Arc<[u8]>),
+    Binary(Bytes),
 }
 
 impl Outbound {
     /// A text frame from a string.
     pub fn text(text: String) -> Self {
-        Outbound::Text(Arc::from(text))
+        Outbound::Text(Utf8Bytes::from(text))
     }
 
     /// The payload's length in bytes.
@@ -417,7 +419,7 @@ impl<'a> Encoded<'a> {
                         }
                         None => frame::binary_broadcast(self.topic, events::BERYL_SYNC, &bytes),
                     };
-                    framed.map(|bytes| Outbound::Binary(Arc::from(bytes)))
+                    framed.map(|bytes| Outbound::Binary(Bytes::from(bytes)))
                 })
                 .clone(),
             SyncFormat::Json => Some(

@@ -56,25 +56,12 @@ pub fn websocket_config(config: &ServerConfig) -> WebSocketConfig {
         .max_frame_size(Some(max_message))
 }
 
-/// A text frame's bytes, shared with every other socket it is queued for.
-struct TextBytes(Arc<str>);
-
-impl AsRef<[u8]> for TextBytes {
-    fn as_ref(&self) -> &[u8] {
-        self.0.as_bytes()
-    }
-}
-
 /// The WebSocket frames that carry `frame`: one, or fragments of at most [`FRAGMENT`] bytes
 /// (a text frame is cut between characters). No copy of the payload is made.
 fn fragments(frame: Outbound) -> Vec<Message> {
     let (opcode, text, bytes) = match frame {
-        Outbound::Text(text) => (
-            Data::Text,
-            Some(text.clone()),
-            Bytes::from_owner(TextBytes(text)),
-        ),
-        Outbound::Binary(bytes) => (Data::Binary, None, Bytes::from_owner(bytes)),
+        Outbound::Text(text) => (Data::Text, Some(text.clone()), Bytes::from(text)),
+        Outbound::Binary(bytes) => (Data::Binary, None, bytes),
     };
     let total = bytes.len();
     if total <= FRAGMENT {
@@ -343,8 +330,10 @@ mod tests {
         let joined: Vec<u8> = parts.into_iter().flat_map(|part| part.2).collect();
         assert_eq!(joined, text.as_bytes());
 
-        let binary: Arc<[u8]> = Arc::from(vec![9u8; FRAGMENT + 1]);
-        let parts = payloads(fragments(Outbound::Binary(binary)));
+        let parts = payloads(fragments(Outbound::Binary(Bytes::from(vec![
+            9u8;
+            FRAGMENT + 1
+        ]))));
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].1, OpCode::Data(Data::Binary));
         assert_eq!(parts[1].2.len(), 1);
