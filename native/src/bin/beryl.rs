@@ -155,6 +155,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,
             max_outbound_bytes: args.max_outbound_bytes,
+            crdt_context_interval: Duration::from_millis(args.broadcast_interval_ms),
             ..ServerConfig::default()
         })
         .package_dir(&args.package_dir);

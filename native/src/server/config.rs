@@ -48,6 +48,11 @@ pub struct ServerConfig {
     /// connections get a `503`. Behind a reverse proxy every client has the proxy's address:
     /// raise it there, or use `usize::MAX` for no cap. Default 1,000.
     pub max_connections_per_peer: usize,
+    /// How often the CRDT sync clients of a topic are sent, as one delta, the context of what
+    /// changed in other topics since the last time (their replica keeps the server's whole
+    /// causal context). Changes to a topic's own entries reach its clients at once. Use the
+    /// presence node's broadcast interval. Default 1.5 s.
+    pub crdt_context_interval: Duration,
     /// Limits on the topic, key and meta of each join and update. Default [`Limits::default`].
     pub limits: Limits,
 }
@@ -66,6 +71,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             max_connections_per_peer: 1_000,
+            crdt_context_interval: Duration::from_millis(1_500),
             limits: Limits::default(),
         }
     }

@@ -6,15 +6,17 @@
 //! liveness verdict goes to every CRDT sync socket. Queues are bounded: a socket too slow to
 //! keep up is told to close rather than silently skip a change.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use beryl_core::wire::phoenix;
-use beryl_core::{Delta, Diff, Message, ReplicaId, ReplicaStatus};
+use beryl_core::{Delta, Diff, Dot, Message, ReplicaId, ReplicaStatus};
 use tokio::sync::{Notify, mpsc};
 use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
+use super::coalesce::{EntryIndex, Withheld};
 use super::frame::{self, events};
 use super::join::{SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent, SyncSnapshot};
@@ -145,6 +147,10 @@ struct Topics {
     phoenix: HashMap<Arc<str>, Vec<Subscriber>>,
     /// Sockets on the CRDT sync option, per topic and format.
     crdt: HashMap<Arc<str>, Vec<(SyncFormat, Subscriber)>>,
+    /// The topic of each entry of the topics in `crdt`.
+    index: EntryIndex,
+    /// Deltas withheld from CRDT topics until the next flush.
+    withheld: Withheld,
 }
 
 /// Topic subscriptions of every socket of a server, and the fan-out of changes to them.
@@ -202,7 +208,23 @@ impl Hub {
             list.retain(|(_, subscriber)| subscriber.link.id != socket);
             if list.is_empty() {
                 topics.crdt.remove(topic);
+                topics.index.forget_topic(topic);
             }
+        }
+    }
+
+    /// Records the entries of a CRDT sync socket's initial state of `topic` (its projection),
+    /// so that their removals reach the topic's sockets at once.
+    pub fn note_entries(&self, topic: &str, projection: &Delta) {
+        let mut guard = self.topics();
+        let topics = &mut *guard;
+        let Some((topic, _)) = topics.crdt.get_key_value(topic) else {
+            return;
+        };
+        for (replica, counter, _) in projection.store().iter() {
+            topics
+                .index
+                .insert(Dot::new(replica.clone(), counter), topic.clone());
         }
     }
 
@@ -245,31 +267,66 @@ impl Hub {
         }
     }
 
-    fn dispatch_delta(&self, delta: &Delta) {
-        let topics = self.topics();
+    /// Sends a delta's projection at once to the CRDT topics it holds entries of or removes an
+    /// entry of, and withholds it from the others until the next
+    /// [`flush_withheld`](Self::flush_withheld): to them it is only context.
+    fn dispatch_delta(&self, delta: &Arc<Delta>) {
+        let mut guard = self.topics();
+        let topics = &mut *guard;
         if topics.crdt.is_empty() {
             return;
         }
-        let only_adds = delta.only_adds();
-        let touched: BTreeSet<&str> = delta
-            .store()
-            .iter()
-            .map(|(_, _, entry)| entry.topic())
-            .collect();
-        for (topic, subscribers) in &topics.crdt {
-            // A delta that only adds entries of other topics changes nothing for this topic's
-            // clients; one that removes anything may remove an entry of this topic.
-            if only_adds && !touched.contains(&**topic) {
-                continue;
+        let mut now = topics.index.removed_by(delta);
+        for (replica, counter, entry) in delta.store().iter() {
+            if let Some((topic, _)) = topics.crdt.get_key_value(entry.topic()) {
+                topics
+                    .index
+                    .insert(Dot::new(replica.clone(), counter), topic.clone());
+                now.insert(topic.clone());
             }
+        }
+        let mut sent = Vec::with_capacity(now.len());
+        for topic in now {
+            let Some(subscribers) = topics.crdt.get(&topic) else {
+                continue;
+            };
             let message = Message::Delta {
                 from: self.replica.clone(),
-                delta: delta.project(topic),
+                delta: delta.project(&topic),
             };
-            let mut encoded = Encoded::new(topic, None, &message);
+            let mut encoded = Encoded::new(&topic, None, &message);
             for (format, subscriber) in subscribers {
                 if let Some(frame) = encoded.frame(*format) {
                     subscriber.link.deliver(frame);
+                }
+            }
+            sent.push(topic);
+        }
+        if sent.len() < topics.crdt.len() {
+            topics.withheld.push(delta.clone(), sent);
+        }
+    }
+
+    /// Sends each CRDT topic, as one context-only delta, the contexts of the deltas withheld
+    /// from it since the last flush. The dispatcher calls this once per
+    /// [`ServerConfig::crdt_context_interval`](super::ServerConfig::crdt_context_interval).
+    pub fn flush_withheld(&self) {
+        let mut guard = self.topics();
+        let topics = &mut *guard;
+        if topics.withheld.is_empty() {
+            return;
+        }
+        for (context, owed) in topics.withheld.take(topics.crdt.keys()) {
+            let message = Message::Delta {
+                from: self.replica.clone(),
+                delta: Delta::from_parts(Default::default(), context),
+            };
+            let mut payload = Payload::new(&message);
+            for topic in owed {
+                for (format, subscriber) in topics.crdt.get(topic).into_iter().flatten() {
+                    if let Some(frame) = payload.frame(topic, *format) {
+                        subscriber.link.deliver(frame);
+                    }
                 }
             }
         }
@@ -342,6 +399,7 @@ impl Hub {
             let Ok(snapshot) = service.sync_snapshot(&topic).await else {
                 return;
             };
+            self.note_entries(&topic, &snapshot.delta);
             let topics = self.topics();
             for (format, subscriber) in topics.crdt.get(&topic).into_iter().flatten() {
                 for frame in snapshot_frames(
@@ -440,16 +498,69 @@ impl<'a> Encoded<'a> {
     }
 }
 
+/// One broadcast message for many topics: its payload encoded at most once per format, framed
+/// for each topic.
+struct Payload<'a> {
+    message: &'a Message,
+    binary: Option<Vec<u8>>,
+    json: Option<String>,
+}
+
+impl<'a> Payload<'a> {
+    fn new(message: &'a Message) -> Self {
+        Payload {
+            message,
+            binary: None,
+            json: None,
+        }
+    }
+
+    fn frame(&mut self, topic: &str, format: SyncFormat) -> Option<Outbound> {
+        let message = self.message;
+        match format {
+            SyncFormat::Binary => {
+                let bytes = self
+                    .binary
+                    .get_or_insert_with(|| beryl_core::wire::encode_binary(message));
+                frame::binary_broadcast(topic, events::BERYL_SYNC, bytes)
+                    .map(|framed| Outbound::Binary(Bytes::from(framed)))
+            }
+            SyncFormat::Json => {
+                let json = self
+                    .json
+                    .get_or_insert_with(|| beryl_core::wire::encode_json(message));
+                Some(Outbound::text(phoenix::frame(
+                    None,
+                    None,
+                    topic,
+                    events::BERYL_SYNC,
+                    json,
+                )))
+            }
+        }
+    }
+}
+
 /// Reads the service's events and fans them out until the service stops; then every channel
-/// still subscribed is told its server side failed.
+/// still subscribed is told its server side failed. Every `flush_every`, the context withheld
+/// from CRDT topics is sent (see [`Hub::flush_withheld`]).
 pub async fn run_dispatcher<S: PresenceService>(
     hub: Arc<Hub>,
     service: S,
     mut events: mpsc::Receiver<ServiceEvent>,
+    flush_every: Duration,
 ) {
-    while let Some(event) = events.recv().await {
-        if !hub.dispatch(&event) {
-            hub.resync(&service).await;
+    let mut flush = tokio::time::interval(flush_every.max(Duration::from_millis(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if !hub.dispatch(&event) {
+                    hub.resync(&service).await;
+                }
+            }
+            _ = flush.tick() => hub.flush_withheld(),
         }
     }
     hub.fail_all();

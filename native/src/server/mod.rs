@@ -14,6 +14,7 @@
 //! events) that a `beryl-presence` client replica applies with `merge`: duplicated or reordered
 //! deliveries cannot corrupt its view. The protocol details are in [`session`].
 
+mod coalesce;
 pub mod config;
 pub mod error;
 pub mod flood;
@@ -89,6 +90,7 @@ impl<S: PresenceService> Server<S> {
             hub.clone(),
             self.service.clone(),
             events,
+            self.config.crdt_context_interval,
         ));
         let endpoint = Arc::new(Endpoint {
             service: self.service,

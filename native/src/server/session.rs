@@ -364,6 +364,7 @@ impl<S: PresenceService> Session<S> {
                 ))]
             }),
             SyncMode::Crdt(format) => endpoint.service.sync_snapshot(topic).await.map(|snapshot| {
+                endpoint.hub.note_entries(topic, &snapshot.delta);
                 snapshot_frames(
                     &endpoint.service.replica(),
                     topic,

@@ -756,6 +756,156 @@ async fn a_slow_socket_is_told_to_close_instead_of_skipping_changes() {
         .expect("the overflow was signalled");
 }
 
+#[tokio::test]
+async fn a_quiet_topics_crdt_client_gets_other_topics_churn_as_one_context_per_interval() {
+    let mut world = World::new().await;
+    // Entries that are in place before the CRDT client joins, in its topic and another.
+    let mut old_timer = world.connect();
+    old_timer
+        .join("room:quiet", "1", json!({"key": "old-timer"}))
+        .await;
+    let mut resident = world.connect();
+    resident
+        .join("room:busy", "1", json!({"key": "resident"}))
+        .await;
+    world.dispatch();
+
+    let mut quiet = world.connect();
+    let frames = quiet
+        .join(
+            "room:quiet",
+            "9",
+            json!({"key": "lonely", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    let mut replica = PresenceState::new(ReplicaId::new("browser", 1));
+    merge_json_frames(&mut replica, &frames[1..]);
+    // A CRDT client of the busy topic too: deltas of its own topic keep reaching it at once.
+    let mut busy_crdt = world.connect();
+    let frames = busy_crdt
+        .join(
+            "room:busy",
+            "3",
+            json!({"key": "watcher", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    let mut busy_replica = PresenceState::new(ReplicaId::new("browser", 2));
+    merge_json_frames(&mut busy_replica, &frames[1..]);
+    world.dispatch();
+    quiet.queued();
+    merge_json_frames(&mut busy_replica, &busy_crdt.queued_texts());
+
+    // Churn in other topics: joins, leaves, updates, a socket closing.
+    let mut churners: Vec<Client> = (0..10).map(|_| world.connect()).collect();
+    let mut cycles = 0;
+    for round in 0..20 {
+        for (index, churner) in churners.iter_mut().enumerate() {
+            let topic = format!("room:busy{}", index % 2);
+            churner
+                .join(
+                    &topic,
+                    &format!("{round}"),
+                    json!({"key": format!("c{index}")}),
+                )
+                .await;
+            churner
+                .send(json!([format!("{round}"), "l", topic, "phx_leave", {}]))
+                .await;
+            cycles += 1;
+        }
+        churners[round % 10]
+            .join("room:busy", &format!("b{round}"), json!({"key": "busy"}))
+            .await;
+        world.dispatch();
+        assert!(
+            quiet.queued().is_empty(),
+            "nothing of its topic changed: nothing is sent before the flush"
+        );
+    }
+    churners[3].session.terminate().await;
+    world.dispatch();
+    assert!(cycles >= 200);
+    assert!(quiet.queued().is_empty());
+    let busy_frames = busy_crdt.queued_texts();
+    assert!(
+        !busy_frames.is_empty(),
+        "the busy topic's own changes go out at once"
+    );
+    merge_json_frames(&mut busy_replica, &busy_frames);
+    world.endpoint.hub.flush_withheld();
+    // The busy topic's flush leaves out the deltas it already had: they add its entries, and
+    // their context sent alone would remove them.
+    merge_json_frames(&mut busy_replica, &busy_crdt.queued_texts());
+    let server_busy = world
+        .service
+        .with_state(|state| listing(state, "room:busy"));
+    assert_eq!(listing(&busy_replica, "room:busy"), server_busy);
+    assert!(server_busy.iter().any(|(key, _)| key == "resident"));
+    assert!(server_busy.iter().any(|(key, _)| key == "busy"));
+    let flushed = quiet.queued_texts();
+    assert_eq!(flushed.len(), 1, "one context for the whole interval");
+    assert_eq!(
+        flushed[0][4]["delta"]["entries"],
+        json!([]),
+        "{}",
+        flushed[0]
+    );
+    merge_json_frames(&mut replica, &flushed);
+    // Nothing withheld since: the next flush sends nothing.
+    world.endpoint.hub.flush_withheld();
+    assert!(quiet.queued().is_empty());
+
+    // Changes to the topic's own entries are not held back: a join, an update, a leave.
+    let mut visitor = world.connect();
+    visitor
+        .join("room:quiet", "1", json!({"key": "visitor"}))
+        .await;
+    world.dispatch();
+    let frames = quiet.queued_texts();
+    assert_eq!(frames.len(), 1);
+    merge_json_frames(&mut replica, &frames);
+    assert!(
+        listing(&replica, "room:quiet")
+            .iter()
+            .any(|(key, _)| key == "visitor")
+    );
+    old_timer
+        .send(json!(["1", "u", "room:quiet", "presence:update", {"meta": {"away": true}}]))
+        .await;
+    visitor
+        .send(json!(["1", "l", "room:quiet", "phx_leave", {}]))
+        .await;
+    world.dispatch();
+    let frames = quiet.queued_texts();
+    assert_eq!(frames.len(), 2, "the update and the leave, each at once");
+    merge_json_frames(&mut replica, &frames);
+    let server = world
+        .service
+        .with_state(|state| listing(state, "room:quiet"));
+    assert_eq!(listing(&replica, "room:quiet"), server);
+    assert_eq!(server.len(), 2, "old-timer and lonely: {server:?}");
+
+    // More churn elsewhere, then the flush: the client ends with exactly the server's list and
+    // the server's whole context.
+    for (index, churner) in churners.iter_mut().enumerate().skip(5) {
+        churner
+            .join("room:busy1", "z", json!({"key": format!("late{index}")}))
+            .await;
+    }
+    world.dispatch();
+    world.endpoint.hub.flush_withheld();
+    merge_json_frames(&mut replica, &quiet.queued_texts());
+    let server = world
+        .service
+        .with_state(|state| listing(state, "room:quiet"));
+    assert_eq!(listing(&replica, "room:quiet"), server);
+    let projection = world
+        .service
+        .with_state(|state| state.topic_projection("room:quiet"));
+    assert_eq!(replica.context(), projection.context());
+    assert!(replica.list("room:busy").is_empty());
+}
+
 /// Applies every frame a CRDT sync socket on JSON received, in order.
 fn merge_json_frames(replica: &mut PresenceState, frames: &[Value]) {
     for frame in frames {
@@ -887,7 +1037,12 @@ async fn when_the_service_stops_each_channel_gets_phx_error_and_the_socket_stays
     let events = std::mem::replace(&mut world.events, mpsc::channel(1).1);
     tokio::time::timeout(
         Duration::from_secs(5),
-        run_dispatcher(world.endpoint.hub.clone(), world.service.clone(), events),
+        run_dispatcher(
+            world.endpoint.hub.clone(),
+            world.service.clone(),
+            events,
+            Duration::from_secs(1),
+        ),
     )
     .await
     .expect("the dispatcher ends with the service");
