@@ -49,13 +49,15 @@ pub enum JoinError {
         /// The limit in force.
         max: usize,
     },
-    /// The topic is too long for the binary frames the join asked for.
+    /// The topic or the join_ref is too long for the binary frames the join asked for.
     #[error(
-        "topic of {bytes} bytes is too long for binary sync frames (at most 255 bytes); join \
-         with \"format\": \"json\" or use a shorter topic"
+        "the {field} is {bytes} bytes long, too long for binary sync frames (at most 255 \
+         bytes); join with \"format\": \"json\" or use a shorter {field}"
     )]
-    TopicTooLongForBinary {
-        /// The topic's length.
+    TooLongForBinary {
+        /// Which field: `topic` or `join_ref`.
+        field: &'static str,
+        /// Its length.
         bytes: usize,
     },
     /// The join's initial state is larger than the server sends one socket.

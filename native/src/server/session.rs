@@ -321,14 +321,14 @@ impl<S: PresenceService> Session<S> {
                 return;
             }
         };
-        if grant.sync == SyncMode::Crdt(SyncFormat::Binary)
-            && (topic.len() > 255 || join_ref.len() > 255)
-        {
-            refuse(
-                step,
-                JoinError::TopicTooLongForBinary { bytes: topic.len() },
-            );
-            return;
+        if grant.sync == SyncMode::Crdt(SyncFormat::Binary) {
+            let too_long = [("topic", topic.len()), ("join_ref", join_ref.len())]
+                .into_iter()
+                .find(|&(_, bytes)| bytes > 255);
+            if let Some((field, bytes)) = too_long {
+                refuse(step, JoinError::TooLongForBinary { field, bytes });
+                return;
+            }
         }
 
         // Subscribe before tracking and reading the snapshot: every change after the snapshot

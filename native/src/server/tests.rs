@@ -517,6 +517,41 @@ async fn no_state_is_built_for_a_socket_that_has_not_taken_in_what_it_was_sent()
 }
 
 #[tokio::test]
+async fn a_binary_sync_join_names_the_field_too_long_for_binary_frames() {
+    let mut world = World::new().await;
+    let mut client = world.connect();
+    let long_ref = "r".repeat(300);
+    let frames = client
+        .join("room", &long_ref, json!({"key": "k", "sync": "crdt"}))
+        .await;
+    assert_eq!(status(&frames[0]), "error");
+    assert!(
+        reason(&frames[0]).starts_with("the join_ref is 300 bytes long"),
+        "{}",
+        reason(&frames[0])
+    );
+    let long_topic = "t".repeat(256);
+    let frames = client
+        .join(&long_topic, "1", json!({"key": "k", "sync": "crdt"}))
+        .await;
+    assert!(
+        reason(&frames[0]).starts_with("the topic is 256 bytes long"),
+        "{}",
+        reason(&frames[0])
+    );
+    assert_eq!(world.stored(), 0);
+    // JSON frames have no such limit.
+    let frames = client
+        .join(
+            "room",
+            &long_ref,
+            json!({"key": "k", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    assert_eq!(status(&frames[0]), "ok");
+}
+
+#[tokio::test]
 async fn a_socket_may_join_only_so_many_topics() {
     let config = ServerConfig {
         max_channels_per_socket: 2,
