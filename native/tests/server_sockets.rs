@@ -539,3 +539,27 @@ async fn a_state_larger_than_a_fragment_arrives_whole() {
     assert!(state.to_string().len() > 256 * 1024);
     node.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_package_file_is_a_404_that_does_not_show_the_servers_paths() {
+    let node = Presence::start(Config::new("http-test")).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = Server::new(node.clone()).package_dir("/srv/private-build-dir/pkg");
+    tokio::spawn(server.serve(listener, std::future::pending()));
+    let mut stream = tcp_from(address, "127.0.0.1").await;
+    stream
+        .write_all(b"GET /pkg/beryl_presence.js HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_until_closed(&mut stream, Duration::from_secs(5))
+        .await
+        .expect("a response");
+    assert!(response.starts_with("HTTP/1.1 404"), "{response}");
+    assert!(
+        response.contains("/pkg/beryl_presence.js not found"),
+        "{response}"
+    );
+    assert!(!response.contains("private-build-dir"), "{response}");
+    node.stop().await.unwrap();
+}

@@ -223,13 +223,18 @@ async fn package_file<S: PresenceService>(
             bytes,
         )
             .into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            format!(
-                "{} not found; build the package with scripts/build-wasm.sh",
-                full.display()
-            ),
-        )
-            .into_response(),
+        Err(error) => {
+            // The server's own paths stay in its log, not in what clients are told.
+            tracing::debug!(path = %full.display(), %error, "a package file cannot be read");
+            (
+                StatusCode::NOT_FOUND,
+                format!(
+                    "/pkg/{} not found in the package directory; build the package with \
+                     scripts/build-wasm.sh",
+                    relative.display()
+                ),
+            )
+                .into_response()
+        }
     }
 }
