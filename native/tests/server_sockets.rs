@@ -563,3 +563,41 @@ async fn a_missing_package_file_is_a_404_that_does_not_show_the_servers_paths() 
     assert!(!response.contains("private-build-dir"), "{response}");
     node.stop().await.unwrap();
 }
+
+/// Sends one text frame of `bytes` bytes and returns the close frame the server answers with.
+async fn close_for_frame_of(address: SocketAddr, bytes: usize) -> (u16, String) {
+    let mut client = connect(address, None).await;
+    let text = format!(
+        "[null,\"1\",\"phoenix\",\"heartbeat\",\"{}\"]",
+        "x".repeat(bytes - 35)
+    );
+    assert_eq!(text.len(), bytes);
+    client.send(Message::text(text)).await.expect("send");
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(5), client.next())
+            .await
+            .expect("an answer within 5 s");
+        match message {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                return (u16::from(frame.code), frame.reason.to_string());
+            }
+            Some(Ok(_)) => continue,
+            other => panic!("the connection ended without a close frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_frames_get_a_1009_close_with_a_reason_whatever_their_size() {
+    let config = ServerConfig {
+        max_frame_bytes: 64 * 1024,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, None).await;
+    for bytes in [100 * 1024, 200 * 1024, 1024 * 1024] {
+        let (code, reason) = close_for_frame_of(address, bytes).await;
+        assert_eq!(code, 1009, "{bytes}: {reason}");
+        assert!(reason.contains("65536"), "{bytes}: {reason}");
+    }
+    node.stop().await.unwrap();
+}
