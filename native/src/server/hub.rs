@@ -7,7 +7,7 @@
 //! keep up is told to close rather than silently skip a change.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -51,12 +51,23 @@ impl Outbound {
     }
 }
 
+/// A frame in a socket's queue, with the join it was queued for: the frames of a join that
+/// was replaced or left before they were written are dropped, since the join that replaced it
+/// starts from a state that already holds them.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// The join, as numbered by [`Hub::subscribe`].
+    pub join: u64,
+    /// The frame.
+    pub frame: Outbound,
+}
+
 /// The way to reach one socket: its bounded queue, the count of bytes waiting to be sent to
 /// it, and the signal that closes it when either overflows.
 #[derive(Clone, Debug)]
 pub struct SocketLink {
     id: u64,
-    queue: mpsc::Sender<Outbound>,
+    queue: mpsc::Sender<Queued>,
     overflow: Arc<Notify>,
     /// Bytes queued or being written.
     pending: Arc<AtomicUsize>,
@@ -65,7 +76,7 @@ pub struct SocketLink {
 
 impl SocketLink {
     /// A link for socket `id` with no byte budget, and the receiving ends its task reads.
-    pub fn new(id: u64, capacity: usize) -> (SocketLink, mpsc::Receiver<Outbound>, Arc<Notify>) {
+    pub fn new(id: u64, capacity: usize) -> (SocketLink, mpsc::Receiver<Queued>, Arc<Notify>) {
         Self::with_budget(id, capacity, usize::MAX)
     }
 
@@ -75,7 +86,7 @@ impl SocketLink {
         id: u64,
         capacity: usize,
         budget: usize,
-    ) -> (SocketLink, mpsc::Receiver<Outbound>, Arc<Notify>) {
+    ) -> (SocketLink, mpsc::Receiver<Queued>, Arc<Notify>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Notify::new());
         (
@@ -118,7 +129,7 @@ impl SocketLink {
 
     /// Queues a frame; a socket whose queue is full, or that would go over its byte budget,
     /// is told to close instead: skipping a frame would corrupt its client's view.
-    fn deliver(&self, frame: Outbound) {
+    fn deliver(&self, join: u64, frame: Outbound) {
         let bytes = frame.len();
         let pending = self.pending.fetch_add(bytes, Ordering::Relaxed);
         if pending.saturating_add(bytes) > self.budget {
@@ -126,7 +137,7 @@ impl SocketLink {
             self.overflow.notify_one();
             return;
         }
-        if let Err(error) = self.queue.try_send(frame) {
+        if let Err(error) = self.queue.try_send(Queued { join, frame }) {
             self.pending.fetch_sub(bytes, Ordering::Relaxed);
             if let mpsc::error::TrySendError::Full(_) = error {
                 self.overflow.notify_one();
@@ -139,6 +150,14 @@ impl SocketLink {
 struct Subscriber {
     link: SocketLink,
     join_ref: Arc<str>,
+    /// Which join of the socket this is (see [`Queued::join`]).
+    join: u64,
+}
+
+impl Subscriber {
+    fn deliver(&self, frame: Outbound) {
+        self.link.deliver(self.join, frame);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -158,6 +177,7 @@ struct Topics {
 pub struct Hub {
     replica: ReplicaId,
     topics: Mutex<Topics>,
+    next_join: AtomicU64,
 }
 
 impl Hub {
@@ -166,6 +186,7 @@ impl Hub {
         Hub {
             replica,
             topics: Mutex::new(Topics::default()),
+            next_join: AtomicU64::new(1),
         }
     }
 
@@ -174,11 +195,14 @@ impl Hub {
         self.topics.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts feeding `topic`'s changes to a socket, in `mode`.
-    pub fn subscribe(&self, topic: &str, link: SocketLink, join_ref: &str, mode: SyncMode) {
+    /// Starts feeding `topic`'s changes to a socket, in `mode`. Returns the number of this
+    /// join, which the frames queued for it carry.
+    pub fn subscribe(&self, topic: &str, link: SocketLink, join_ref: &str, mode: SyncMode) -> u64 {
+        let join = self.next_join.fetch_add(1, Ordering::Relaxed);
         let subscriber = Subscriber {
             link,
             join_ref: Arc::from(join_ref),
+            join,
         };
         let mut topics = self.topics();
         match mode {
@@ -193,6 +217,7 @@ impl Hub {
                 .or_default()
                 .push((format, subscriber)),
         }
+        join
     }
 
     /// Stops feeding `topic` to socket `socket`.
@@ -262,7 +287,7 @@ impl Hub {
                 &payload,
             ));
             for subscriber in subscribers {
-                subscriber.link.deliver(frame.clone());
+                subscriber.deliver(frame.clone());
             }
         }
     }
@@ -297,7 +322,7 @@ impl Hub {
             let mut encoded = Encoded::new(&topic, None, &message);
             for (format, subscriber) in subscribers {
                 if let Some(frame) = encoded.frame(*format) {
-                    subscriber.link.deliver(frame);
+                    subscriber.deliver(frame);
                 }
             }
             sent.push(topic);
@@ -325,7 +350,7 @@ impl Hub {
             for topic in owed {
                 for (format, subscriber) in topics.crdt.get(topic).into_iter().flatten() {
                     if let Some(frame) = payload.frame(topic, *format) {
-                        subscriber.link.deliver(frame);
+                        subscriber.deliver(frame);
                     }
                 }
             }
@@ -343,7 +368,7 @@ impl Hub {
             let mut encoded = Encoded::new(topic, None, &message);
             for (format, subscriber) in subscribers {
                 if let Some(frame) = encoded.frame(*format) {
-                    subscriber.link.deliver(frame);
+                    subscriber.deliver(frame);
                 }
             }
         }
@@ -362,7 +387,7 @@ impl Hub {
                 list.iter().map(move |(_, subscriber)| (topic, subscriber))
             }));
         for (topic, subscriber) in subscribers {
-            subscriber.link.deliver(Outbound::text(frame::channel_error(
+            subscriber.deliver(Outbound::text(frame::channel_error(
                 &subscriber.join_ref,
                 topic,
             )));
@@ -386,7 +411,7 @@ impl Hub {
             };
             let topics = self.topics();
             for subscriber in topics.phoenix.get(&topic).into_iter().flatten() {
-                subscriber.link.deliver(Outbound::text(phoenix::frame(
+                subscriber.deliver(Outbound::text(phoenix::frame(
                     Some(&subscriber.join_ref),
                     None,
                     &topic,
@@ -409,7 +434,7 @@ impl Hub {
                     *format,
                     &snapshot,
                 ) {
-                    subscriber.link.deliver(frame);
+                    subscriber.deliver(frame);
                 }
             }
         }

@@ -100,6 +100,8 @@ impl Step {
 struct Channel {
     join_ref: String,
     key: String,
+    /// The hub's number of this join.
+    join: u64,
 }
 
 /// The channels of one socket.
@@ -137,6 +139,12 @@ impl<S: PresenceService> Session<S> {
     /// The pid of this socket's presences.
     pub fn pid(&self) -> &str {
         &self.pid
+    }
+
+    /// Whether a frame queued for the hub's join `join` is still to be written: false once
+    /// that join was left, replaced by a newer join of its topic, or refused.
+    pub fn is_current(&self, join: u64) -> bool {
+        self.channels.values().any(|channel| channel.join == join)
     }
 
     /// The topics joined, sorted.
@@ -333,7 +341,7 @@ impl<S: PresenceService> Session<S> {
 
         // Subscribe before tracking and reading the snapshot: every change after the snapshot
         // is then queued for this socket, and written after the frames returned here.
-        endpoint
+        let join = endpoint
             .hub
             .subscribe(topic, self.link.clone(), &join_ref, grant.sync);
         if let Err(error) = endpoint
@@ -399,6 +407,7 @@ impl<S: PresenceService> Session<S> {
             Channel {
                 join_ref: join_ref.clone(),
                 key: grant.key,
+                join,
             },
         );
         step.push(frame::reply(

@@ -22,7 +22,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Bytes, Message};
 
 use super::config::ServerConfig;
-use super::hub::{Outbound, SocketLink};
+use super::hub::{Outbound, Queued, SocketLink};
 use super::service::PresenceService;
 use super::session::{Close, Endpoint, Session, Step};
 
@@ -258,11 +258,19 @@ pub async fn run<S: PresenceService>(
             }
             queued = queue.recv() => {
                 let Some(first) = queued else { break None };
-                let mut frames = vec![first];
-                while frames.len() < WRITE_BATCH {
+                let mut batch = vec![first];
+                while batch.len() < WRITE_BATCH {
                     match queue.try_recv() {
-                        Ok(frame) => frames.push(frame),
+                        Ok(queued) => batch.push(queued),
                         Err(_) => break,
+                    }
+                }
+                let mut frames = Vec::with_capacity(batch.len());
+                for Queued { join, frame } in batch {
+                    if session.is_current(join) {
+                        frames.push(frame);
+                    } else {
+                        writer.link.written(frame.len());
                     }
                 }
                 writer.write(&mut socket, frames).await

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
-use super::hub::{Hub, Outbound, SocketLink, run_dispatcher, snapshot_frames};
+use super::hub::{Hub, Outbound, Queued, SocketLink, run_dispatcher, snapshot_frames};
 use super::join::{JoinGrant, JoinHook, JoinRequest, ParamsJoin, SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent};
 use super::session::{Close, Endpoint, Session, Step};
@@ -26,7 +26,7 @@ struct World {
 
 struct Client {
     session: Session<LocalService>,
-    queue: mpsc::Receiver<Outbound>,
+    queue: mpsc::Receiver<Queued>,
     link: SocketLink,
 }
 
@@ -115,9 +115,11 @@ impl Client {
     /// The frames queued for this socket, taken as its task takes and writes them.
     fn queued(&mut self) -> Vec<Outbound> {
         let mut out = Vec::new();
-        while let Ok(frame) = self.queue.try_recv() {
+        while let Ok(Queued { join, frame }) = self.queue.try_recv() {
             self.link.written(frame.len());
-            out.push(frame);
+            if self.session.is_current(join) {
+                out.push(frame);
+            }
         }
         out
     }
@@ -303,6 +305,52 @@ async fn joining_a_topic_again_closes_the_first_join_and_keeps_one_presence() {
     assert_eq!(frames[2][4]["ada"]["metas"].as_array().unwrap().len(), 1);
     assert_eq!(world.stored(), 1);
     assert_eq!(world.endpoint.hub.subscriptions(), 1);
+}
+
+#[tokio::test]
+async fn diffs_queued_for_a_replaced_join_are_not_written_after_the_new_state() {
+    let mut world = World::new().await;
+    let mut ada = world.connect();
+    ada.join("room", "1", json!({"key": "ada"})).await;
+    let mut elsewhere = world.connect();
+    elsewhere.join("other", "1", json!({"key": "eve"})).await;
+    ada.join("other", "2", json!({"key": "ada"})).await;
+    world.dispatch();
+    ada.queued();
+
+    // Bob comes and goes while ada's task has not written the diffs yet.
+    let mut bob = world.connect();
+    bob.join("room", "1", json!({"key": "bob"})).await;
+    bob.send(json!(["1", "2", "room", "phx_leave", {}])).await;
+    elsewhere
+        .send(json!(["1", "2", "other", "presence:update", {"meta": {"away": true}}]))
+        .await;
+    world.dispatch();
+
+    // Ada joins room again: the new state has no bob, and the first join's diffs, which the
+    // state already reflects, are dropped; diffs of her other topic are kept.
+    let frames = ada.join("room", "3", json!({"key": "ada"})).await;
+    assert_eq!(event(&frames[2]), "presence_state");
+    assert!(frames[2][4].get("bob").is_none());
+    let queued = ada.queued_texts();
+    assert!(
+        queued.iter().all(|frame| frame[2] != "room"),
+        "a diff of the replaced join was written after the new state: {queued:?}"
+    );
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0][2], "other");
+
+    // The new join's diffs arrive.
+    let mut cy = world.connect();
+    cy.join("room", "1", json!({"key": "cy"})).await;
+    world.dispatch();
+    let queued = ada.queued_texts();
+    assert!(
+        queued
+            .iter()
+            .any(|frame| frame[2] == "room" && frame[4]["joins"].get("cy").is_some()),
+        "{queued:?}"
+    );
 }
 
 #[tokio::test]
@@ -1162,10 +1210,10 @@ async fn a_node_resyncs_crdt_and_phoenix_sockets_with_verdicts_lost_in_a_lag() {
     let frames = snapshot_frames(a.replica(), "room", "7", SyncFormat::Json, &snapshot);
     merge_json_frames(&mut client, &texts(frames));
     assert_eq!(listing(&client, "room").len(), 2);
-    let drain = |queue: &mut mpsc::Receiver<Outbound>| {
+    let drain = |queue: &mut mpsc::Receiver<Queued>| {
         let mut frames = Vec::new();
-        while let Ok(frame) = queue.try_recv() {
-            frames.push(frame);
+        while let Ok(queued) = queue.try_recv() {
+            frames.push(queued.frame);
         }
         texts(frames)
     };
