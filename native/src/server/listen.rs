@@ -156,6 +156,8 @@ pub async fn serve(
             },
             () = signal_tx.closed() => break,
         };
+        // Frames are small and written as they come: do not hold them back for coalescing.
+        let _ = stream.set_nodelay(true);
         let slot = match slots.take(peer.ip()) {
             Ok(slot) => slot,
             Err(full) => {
