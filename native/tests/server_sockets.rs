@@ -601,3 +601,108 @@ async fn oversized_frames_get_a_1009_close_with_a_reason_whatever_their_size() {
     }
     node.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_topics_crdt_client_gets_a_bounded_number_of_frames_while_other_topics_churn() {
+    use beryl_core::wire::{WireLimits, decode_json};
+    use beryl_core::{Message as Sync, PresenceState, ReplicaId};
+
+    const INTERVAL: Duration = Duration::from_millis(200);
+    let config = ServerConfig {
+        crdt_context_interval: INTERVAL,
+        flood_burst: 10_000,
+        flood_per_second: 10_000,
+        ..ServerConfig::default()
+    };
+    let (address, node) = start_server(config, None).await;
+    let mut old_timer = connect(address, None).await;
+    send(
+        &mut old_timer,
+        json!(["1", "1", "room:quiet", "phx_join", {"key": "old-timer"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut old_timer, "1").await[4]["status"], "ok");
+
+    let mut quiet = connect(address, None).await;
+    send(
+        &mut quiet,
+        json!(["9", "9", "room:quiet", "phx_join",
+               {"key": "lonely", "sync": "crdt", "format": "json"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut quiet, "9").await[4]["status"], "ok");
+    let (frames, mut received) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        while let Some(Ok(message)) = quiet.next().await {
+            if let Message::Text(text) = message {
+                if frames.send(serde_json::from_str(&text).unwrap()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let mut replica = PresenceState::new(ReplicaId::new("browser", 1));
+    let mut merge_all = |received: &mut mpsc::UnboundedReceiver<Value>| {
+        let mut count = 0;
+        while let Ok(frame) = received.try_recv() {
+            assert_eq!(frame[3], "beryl_sync");
+            match decode_json(&frame[4].to_string(), &WireLimits::default()).unwrap() {
+                Sync::Delta { delta, .. } => {
+                    replica.merge(delta);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+            count += 1;
+        }
+        count
+    };
+    tokio::time::sleep(INTERVAL * 2).await;
+    assert!(merge_all(&mut received) >= 1, "the initial state");
+
+    // Churn in two other topics: 150 joins and as many leaves, as fast as they are answered.
+    let mut churner = connect(address, None).await;
+    let started = tokio::time::Instant::now();
+    for cycle in 0..150 {
+        let topic = format!("room:busy{}", cycle % 2);
+        let join = format!("j{cycle}");
+        send(
+            &mut churner,
+            json!([join, join, topic, "phx_join", {"key": "churner"}]),
+        )
+        .await;
+        assert_eq!(reply_to(&mut churner, &join).await[4]["status"], "ok");
+        let leave = format!("l{cycle}");
+        send(&mut churner, json!([join, leave, topic, "phx_leave", {}])).await;
+        assert_eq!(reply_to(&mut churner, &leave).await[4]["status"], "ok");
+    }
+    // Entries that stay in another topic: their dots belong in the client's context too.
+    send(
+        &mut churner,
+        json!(["s", "s", "room:busy0", "phx_join", {"key": "stays"}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut churner, "s").await[4]["status"], "ok");
+    tokio::time::sleep(INTERVAL * 3).await;
+    let intervals = started.elapsed().as_millis() / INTERVAL.as_millis() + 1;
+    let frames = merge_all(&mut received);
+    assert!(
+        frames as u128 <= intervals + 1,
+        "{frames} frames in {intervals} intervals for 301 changes elsewhere"
+    );
+
+    let server: Vec<String> = keys(&node, "room:quiet");
+    let mut shown: Vec<String> = replica
+        .list("room:quiet")
+        .iter()
+        .map(|group| group.key().to_owned())
+        .collect();
+    shown.sort();
+    assert_eq!(shown, server);
+    let projection = node
+        .topic_snapshot("room:quiet")
+        .await
+        .unwrap()
+        .expect("the node offers CRDT sync");
+    assert_eq!(replica.context(), projection.delta.context());
+    node.stop().await.unwrap();
+}
