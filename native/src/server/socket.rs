@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
+use tokio::io::AsyncReadExt;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until};
 use tokio_tungstenite::WebSocketStream;
@@ -99,7 +100,11 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// remain, and the client would lose the close frame and its reason. A client that does not
 /// take the close frame within `write_timeout` (at most [`CLOSE_GRACE`]) is dropped without
 /// it.
-async fn close(socket: &mut WebSocket, close: Close, write_timeout: Duration) {
+///
+/// After a frame the library refused as too large, the rest of it is still arriving and cannot
+/// be read as frames: the bytes are read and dropped instead, so that the connection is not
+/// reset under the close frame.
+async fn close(socket: &mut WebSocket, close: Close, write_timeout: Duration, unreadable: bool) {
     let sent = tokio::time::timeout(
         write_timeout.min(CLOSE_GRACE),
         socket.send(Message::Close(Some(CloseFrame {
@@ -109,6 +114,14 @@ async fn close(socket: &mut WebSocket, close: Close, write_timeout: Duration) {
     )
     .await;
     if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    if unreadable {
+        let discard = async {
+            let mut buffer = vec![0; READ_BUFFER];
+            while matches!(socket.get_mut().read(&mut buffer).await, Ok(1..)) {}
+        };
+        let _ = tokio::time::timeout(CLOSE_GRACE, discard).await;
         return;
     }
     let drain = async {
@@ -223,6 +236,8 @@ pub async fn run<S: PresenceService>(
     };
     let mut session = Session::new(endpoint.clone(), link, pid, connect_params);
     let mut deadline = Instant::now() + timeout;
+    // Set once the library refused a frame as too large: the stream cannot be read as frames.
+    let mut unreadable = false;
     let ending = loop {
         let next = tokio::select! {
             incoming = socket.next() => {
@@ -247,6 +262,7 @@ pub async fn run<S: PresenceService>(
                     // Reads never yield raw frames.
                     Some(Ok(Message::Frame(_))) => continue,
                     Some(Err(tungstenite::Error::Capacity(error))) => {
+                        unreadable = true;
                         Step::default().closing(Close::new(
                             Close::TOO_BIG,
                             format!("{error}; frames of at most {max_frame_bytes} bytes are accepted"),
@@ -290,7 +306,7 @@ pub async fn run<S: PresenceService>(
     // Untrack first: the others see this socket leave without waiting for the close handshake.
     session.terminate().await;
     if let Some(reason) = ending {
-        close(&mut socket, reason, write_timeout).await;
+        close(&mut socket, reason, write_timeout, unreadable).await;
     }
 }
 
