@@ -556,6 +556,30 @@ fn applied_deltas_are_reported_when_asked() {
 }
 
 #[test]
+fn the_applied_deltas_cover_the_whole_context_seals_included() {
+    let config = SyncConfig {
+        report_applied: true,
+        ..fast_config()
+    };
+    let mut sim = Sim::new(3, &["a"], config);
+    for round in 0..5 {
+        let pid = format!("p{round}");
+        sim.track("a", "room", "alice", &pid);
+        sim.with("a", |engine| {
+            engine.untrack("room", "alice", &pid);
+        });
+        sim.run_for(2 * INTERVAL);
+    }
+    let mut context = beryl_core::CausalContext::new();
+    for event in &sim.node("a").events {
+        if let Event::Applied(delta) = event {
+            context.join(delta.context());
+        }
+    }
+    assert_eq!(&context, sim.engine("a").state().context());
+}
+
+#[test]
 fn a_peer_cannot_add_or_remove_entries_in_another_replicas_name() {
     let mut sim = settled(&["a", "b", "c"]);
     sim.track("c", "room", "carol", "p1");

@@ -306,7 +306,13 @@ impl SyncEngine {
         self.idle_intervals = 0;
         let mut delta = std::mem::take(&mut self.pending);
         if std::mem::take(&mut self.unsealed_removals) {
-            delta = delta.merged(self.state.seal_local_removals());
+            let seal = self.state.seal_local_removals();
+            // The seal's dot is in the state's context: client replicas fed from Applied
+            // deltas need it too, or their context never equals the state's (nor compacts).
+            if self.config.report_applied {
+                self.events.push_back(Event::Applied(seal.clone()));
+            }
+            delta = delta.merged(seal);
         }
         let dots = delta
             .context()

@@ -63,6 +63,21 @@ struct ServeArgs {
     /// Close sockets that send nothing (not even a heartbeat) for this long.
     #[arg(long, default_value_t = 60_000)]
     heartbeat_timeout_ms: u64,
+    /// Close connections that have not sent a whole request head within this long.
+    #[arg(long, default_value_t = 10_000)]
+    header_read_timeout_ms: u64,
+    /// The most connections open at once (WebSockets included); more get a 503. Keep it below
+    /// the file descriptor limit (ulimit -n).
+    #[arg(long, default_value_t = 10_000)]
+    max_connections: usize,
+    /// The most connections open at once from one peer address; more get a 503. Raise it
+    /// behind a reverse proxy, where every client has the proxy's address.
+    #[arg(long, default_value_t = 1_000)]
+    max_connections_per_peer: usize,
+    /// The most bytes that may wait to be sent to one socket before it is closed as not
+    /// reading; also the largest frame sent (a big topic's presence_state).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_outbound_bytes: usize,
 }
 
 /// The package built by scripts/build-wasm.sh in this checkout.
@@ -136,6 +151,11 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     let server = Server::new(presence.clone())
         .config(ServerConfig {
             heartbeat_timeout: Duration::from_millis(args.heartbeat_timeout_ms),
+            header_read_timeout: Duration::from_millis(args.header_read_timeout_ms),
+            max_connections: args.max_connections,
+            max_connections_per_peer: args.max_connections_per_peer,
+            max_outbound_bytes: args.max_outbound_bytes,
+            crdt_context_interval: Duration::from_millis(args.broadcast_interval_ms),
             ..ServerConfig::default()
         })
         .package_dir(&args.package_dir);

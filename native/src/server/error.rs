@@ -49,14 +49,37 @@ pub enum JoinError {
         /// The limit in force.
         max: usize,
     },
-    /// The topic is too long for the binary frames the join asked for.
+    /// The topic or the join_ref is too long for the binary frames the join asked for.
     #[error(
-        "topic of {bytes} bytes is too long for binary sync frames (at most 255 bytes); join \
-         with \"format\": \"json\" or use a shorter topic"
+        "the {field} is {bytes} bytes long, too long for binary sync frames (at most 255 \
+         bytes); join with \"format\": \"json\" or use a shorter {field}"
     )]
-    TopicTooLongForBinary {
-        /// The topic's length.
+    TooLongForBinary {
+        /// Which field: `topic` or `join_ref`.
+        field: &'static str,
+        /// Its length.
         bytes: usize,
+    },
+    /// The join's initial state is larger than the server sends one socket.
+    #[error(
+        "the state of this topic is {bytes} bytes, more than the {max_bytes} this server sends \
+         one socket (ServerConfig::max_outbound_bytes)"
+    )]
+    StateTooLarge {
+        /// The size of the state's frames.
+        bytes: usize,
+        /// The limit in force.
+        max_bytes: usize,
+    },
+    /// The socket has not taken in much of what it was already sent, so no new state is built
+    /// for it.
+    #[error(
+        "this socket has {pending_bytes} bytes it has not read yet; read them before joining \
+         again"
+    )]
+    Behind {
+        /// The bytes waiting to be sent to the socket.
+        pending_bytes: usize,
     },
     /// The presence service refused the track (limits, or the key/pid is already tracked).
     #[error("{0}")]

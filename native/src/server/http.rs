@@ -7,11 +7,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
-use axum::extract::{Query, State, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use axum::extract::{Extension, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
+use super::listen::ConnectionSlot;
 use super::service::PresenceService;
 use super::session::Endpoint;
 use super::socket;
@@ -72,10 +78,21 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// Whether a header holds `token` in its comma-separated list, ignoring case.
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| item.trim().eq_ignore_ascii_case(token))
+}
+
 async fn websocket<S: PresenceService>(
     State(site): State<Arc<Site<S>>>,
     Query(params): Query<HashMap<String, String>>,
-    upgrade: WebSocketUpgrade,
+    slot: Option<Extension<ConnectionSlot>>,
+    mut request: Request,
 ) -> Response {
     match params.get("vsn").map(String::as_str) {
         Some("2.0.0") => {}
@@ -87,16 +104,72 @@ async fn websocket<S: PresenceService>(
             return (StatusCode::BAD_REQUEST, message).into_response();
         }
     }
+    // The WebSocket opening handshake (RFC 6455, section 4.2).
+    let headers = request.headers();
+    if request.method() != Method::GET
+        || !header_has_token(headers, header::CONNECTION, "upgrade")
+        || !header_has_token(headers, header::UPGRADE, "websocket")
+    {
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(header::UPGRADE, "websocket")],
+            "this is a WebSocket endpoint: connect with a WebSocket client",
+        )
+            .into_response();
+    }
+    if headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|version| version != "13")
+    {
+        return (
+            StatusCode::BAD_REQUEST,
+            [(header::SEC_WEBSOCKET_VERSION, "13")],
+            "unsupported WebSocket version: use version 13",
+        )
+            .into_response();
+    }
+    let Some(key) = headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return (StatusCode::BAD_REQUEST, "missing Sec-WebSocket-Key").into_response();
+    };
+    let Ok(accept) = HeaderValue::try_from(derive_accept_key(key.as_bytes())) else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    let Some(on_upgrade) = request.extensions_mut().remove::<OnUpgrade>() else {
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "this connection cannot be upgraded",
+        )
+            .into_response();
+    };
+
     let id = site.next_socket.fetch_add(1, Ordering::Relaxed);
     let pid = format!("socket-{id}");
     let endpoint = site.endpoint.clone();
-    // Frames past the session's own limit are still read, so that it can close with a reason
-    // (1009) instead of the connection being cut.
-    let max_message = endpoint.config.max_frame_bytes.saturating_mul(2).max(4096);
-    upgrade
-        .max_message_size(max_message)
-        .max_frame_size(max_message)
-        .on_upgrade(move |ws| socket::run(endpoint, ws, id, pid, params))
+    let config = socket::websocket_config(&endpoint.config);
+    tokio::spawn(async move {
+        // The connection keeps its place under the connection caps while the socket lives.
+        let _slot = slot;
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(socket = id, %error, "the WebSocket upgrade failed");
+                return;
+            }
+        };
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        socket::run(endpoint, ws, id, pid, params).await;
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, HeaderValue::from_static("upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("websocket")),
+            (header::SEC_WEBSOCKET_ACCEPT, accept),
+        ],
+    )
+        .into_response()
 }
 
 async fn health<S: PresenceService>(State(site): State<Arc<Site<S>>>) -> Response {
@@ -150,13 +223,18 @@ async fn package_file<S: PresenceService>(
             bytes,
         )
             .into_response(),
-        Err(_) => (
-            StatusCode::NOT_FOUND,
-            format!(
-                "{} not found; build the package with scripts/build-wasm.sh",
-                full.display()
-            ),
-        )
-            .into_response(),
+        Err(error) => {
+            // The server's own paths stay in its log, not in what clients are told.
+            tracing::debug!(path = %full.display(), %error, "a package file cannot be read");
+            (
+                StatusCode::NOT_FOUND,
+                format!(
+                    "/pkg/{} not found in the package directory; build the package with \
+                     scripts/build-wasm.sh",
+                    relative.display()
+                ),
+            )
+                .into_response()
+        }
     }
 }

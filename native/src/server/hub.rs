@@ -6,45 +6,87 @@
 //! liveness verdict goes to every CRDT sync socket. Queues are bounded: a socket too slow to
 //! keep up is told to close rather than silently skip a change.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use beryl_core::wire::phoenix;
-use beryl_core::{Delta, Diff, Message, ReplicaId, ReplicaStatus};
+use beryl_core::{Delta, Diff, Dot, Message, ReplicaId, ReplicaStatus};
 use tokio::sync::{Notify, mpsc};
+use tokio_tungstenite::tungstenite::{Bytes, Utf8Bytes};
 
+use super::coalesce::{EntryIndex, Withheld};
 use super::frame::{self, events};
 use super::join::{SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent, SyncSnapshot};
 
-/// A frame queued for one socket. Shared frames are encoded once for all their recipients.
+/// A frame queued for one socket. Shared frames are encoded once for all their recipients:
+/// cloning one shares its bytes, and no copy is made on the way to the connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outbound {
     /// A text frame.
-    Text(Arc<str>),
+    Text(Utf8Bytes),
     /// A binary frame.
-    Binary(Arc<[u8]>),
+    Binary(Bytes),
 }
 
 impl Outbound {
     /// A text frame from a string.
     pub fn text(text: String) -> Self {
-        Outbound::Text(Arc::from(text))
+        Outbound::Text(Utf8Bytes::from(text))
+    }
+
+    /// The payload's length in bytes.
+    pub fn len(&self) -> usize {
+        match self {
+            Outbound::Text(text) => text.len(),
+            Outbound::Binary(bytes) => bytes.len(),
+        }
+    }
+
+    /// Whether the payload is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
-/// The way to reach one socket: its bounded queue, and the signal that closes it when the
-/// queue overflows.
+/// A frame in a socket's queue, with the join it was queued for: the frames of a join that
+/// was replaced or left before they were written are dropped, since the join that replaced it
+/// starts from a state that already holds them.
+#[derive(Clone, Debug)]
+pub struct Queued {
+    /// The join, as numbered by [`Hub::subscribe`].
+    pub join: u64,
+    /// The frame.
+    pub frame: Outbound,
+}
+
+/// The way to reach one socket: its bounded queue, the count of bytes waiting to be sent to
+/// it, and the signal that closes it when either overflows.
 #[derive(Clone, Debug)]
 pub struct SocketLink {
     id: u64,
-    queue: mpsc::Sender<Outbound>,
+    queue: mpsc::Sender<Queued>,
     overflow: Arc<Notify>,
+    /// Bytes queued or being written.
+    pending: Arc<AtomicUsize>,
+    budget: usize,
 }
 
 impl SocketLink {
-    /// A link for socket `id`, and the receiving ends its task reads.
-    pub fn new(id: u64, capacity: usize) -> (SocketLink, mpsc::Receiver<Outbound>, Arc<Notify>) {
+    /// A link for socket `id` with no byte budget, and the receiving ends its task reads.
+    pub fn new(id: u64, capacity: usize) -> (SocketLink, mpsc::Receiver<Queued>, Arc<Notify>) {
+        Self::with_budget(id, capacity, usize::MAX)
+    }
+
+    /// A link for socket `id` that may hold `capacity` frames and `budget` bytes waiting to be
+    /// sent (queued, or being written), and the receiving ends its task reads.
+    pub fn with_budget(
+        id: u64,
+        capacity: usize,
+        budget: usize,
+    ) -> (SocketLink, mpsc::Receiver<Queued>, Arc<Notify>) {
         let (queue, receiver) = mpsc::channel(capacity.max(1));
         let overflow = Arc::new(Notify::new());
         (
@@ -52,6 +94,8 @@ impl SocketLink {
                 id,
                 queue,
                 overflow: overflow.clone(),
+                pending: Arc::new(AtomicUsize::new(0)),
+                budget,
             },
             receiver,
             overflow,
@@ -63,9 +107,41 @@ impl SocketLink {
         self.id
     }
 
-    fn deliver(&self, frame: Outbound) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(frame) {
+    /// The bytes waiting to be sent to the socket: queued, or being written.
+    pub fn pending_bytes(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// The most bytes that may wait to be sent to the socket.
+    pub fn budget(&self) -> usize {
+        self.budget
+    }
+
+    /// The socket's task starts writing `bytes` that were not queued (its own replies).
+    pub fn writing(&self, bytes: usize) {
+        self.pending.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// The socket's task wrote (or gave up on) `bytes` it had queued or was writing.
+    pub fn written(&self, bytes: usize) {
+        self.pending.fetch_sub(bytes, Ordering::Relaxed);
+    }
+
+    /// Queues a frame; a socket whose queue is full, or that would go over its byte budget,
+    /// is told to close instead: skipping a frame would corrupt its client's view.
+    fn deliver(&self, join: u64, frame: Outbound) {
+        let bytes = frame.len();
+        let pending = self.pending.fetch_add(bytes, Ordering::Relaxed);
+        if pending.saturating_add(bytes) > self.budget {
+            self.pending.fetch_sub(bytes, Ordering::Relaxed);
             self.overflow.notify_one();
+            return;
+        }
+        if let Err(error) = self.queue.try_send(Queued { join, frame }) {
+            self.pending.fetch_sub(bytes, Ordering::Relaxed);
+            if let mpsc::error::TrySendError::Full(_) = error {
+                self.overflow.notify_one();
+            }
         }
     }
 }
@@ -74,6 +150,14 @@ impl SocketLink {
 struct Subscriber {
     link: SocketLink,
     join_ref: Arc<str>,
+    /// Which join of the socket this is (see [`Queued::join`]).
+    join: u64,
+}
+
+impl Subscriber {
+    fn deliver(&self, frame: Outbound) {
+        self.link.deliver(self.join, frame);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +166,10 @@ struct Topics {
     phoenix: HashMap<Arc<str>, Vec<Subscriber>>,
     /// Sockets on the CRDT sync option, per topic and format.
     crdt: HashMap<Arc<str>, Vec<(SyncFormat, Subscriber)>>,
+    /// The topic of each entry of the topics in `crdt`.
+    index: EntryIndex,
+    /// Deltas withheld from CRDT topics until the next flush.
+    withheld: Withheld,
 }
 
 /// Topic subscriptions of every socket of a server, and the fan-out of changes to them.
@@ -89,6 +177,7 @@ struct Topics {
 pub struct Hub {
     replica: ReplicaId,
     topics: Mutex<Topics>,
+    next_join: AtomicU64,
 }
 
 impl Hub {
@@ -97,6 +186,7 @@ impl Hub {
         Hub {
             replica,
             topics: Mutex::new(Topics::default()),
+            next_join: AtomicU64::new(1),
         }
     }
 
@@ -105,11 +195,14 @@ impl Hub {
         self.topics.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts feeding `topic`'s changes to a socket, in `mode`.
-    pub fn subscribe(&self, topic: &str, link: SocketLink, join_ref: &str, mode: SyncMode) {
+    /// Starts feeding `topic`'s changes to a socket, in `mode`. Returns the number of this
+    /// join, which the frames queued for it carry.
+    pub fn subscribe(&self, topic: &str, link: SocketLink, join_ref: &str, mode: SyncMode) -> u64 {
+        let join = self.next_join.fetch_add(1, Ordering::Relaxed);
         let subscriber = Subscriber {
             link,
             join_ref: Arc::from(join_ref),
+            join,
         };
         let mut topics = self.topics();
         match mode {
@@ -124,6 +217,7 @@ impl Hub {
                 .or_default()
                 .push((format, subscriber)),
         }
+        join
     }
 
     /// Stops feeding `topic` to socket `socket`.
@@ -139,7 +233,23 @@ impl Hub {
             list.retain(|(_, subscriber)| subscriber.link.id != socket);
             if list.is_empty() {
                 topics.crdt.remove(topic);
+                topics.index.forget_topic(topic);
             }
+        }
+    }
+
+    /// Records the entries of a CRDT sync socket's initial state of `topic` (its projection),
+    /// so that their removals reach the topic's sockets at once.
+    pub fn note_entries(&self, topic: &str, projection: &Delta) {
+        let mut guard = self.topics();
+        let topics = &mut *guard;
+        let Some((topic, _)) = topics.crdt.get_key_value(topic) else {
+            return;
+        };
+        for (replica, counter, _) in projection.store().iter() {
+            topics
+                .index
+                .insert(Dot::new(replica.clone(), counter), topic.clone());
         }
     }
 
@@ -177,36 +287,71 @@ impl Hub {
                 &payload,
             ));
             for subscriber in subscribers {
-                subscriber.link.deliver(frame.clone());
+                subscriber.deliver(frame.clone());
             }
         }
     }
 
-    fn dispatch_delta(&self, delta: &Delta) {
-        let topics = self.topics();
+    /// Sends a delta's projection at once to the CRDT topics it holds entries of or removes an
+    /// entry of, and withholds it from the others until the next
+    /// [`flush_withheld`](Self::flush_withheld): to them it is only context.
+    fn dispatch_delta(&self, delta: &Arc<Delta>) {
+        let mut guard = self.topics();
+        let topics = &mut *guard;
         if topics.crdt.is_empty() {
             return;
         }
-        let only_adds = delta.only_adds();
-        let touched: BTreeSet<&str> = delta
-            .store()
-            .iter()
-            .map(|(_, _, entry)| entry.topic())
-            .collect();
-        for (topic, subscribers) in &topics.crdt {
-            // A delta that only adds entries of other topics changes nothing for this topic's
-            // clients; one that removes anything may remove an entry of this topic.
-            if only_adds && !touched.contains(&**topic) {
-                continue;
+        let mut now = topics.index.removed_by(delta);
+        for (replica, counter, entry) in delta.store().iter() {
+            if let Some((topic, _)) = topics.crdt.get_key_value(entry.topic()) {
+                topics
+                    .index
+                    .insert(Dot::new(replica.clone(), counter), topic.clone());
+                now.insert(topic.clone());
             }
+        }
+        let mut sent = Vec::with_capacity(now.len());
+        for topic in now {
+            let Some(subscribers) = topics.crdt.get(&topic) else {
+                continue;
+            };
             let message = Message::Delta {
                 from: self.replica.clone(),
-                delta: delta.project(topic),
+                delta: delta.project(&topic),
             };
-            let mut encoded = Encoded::new(topic, None, &message);
+            let mut encoded = Encoded::new(&topic, None, &message);
             for (format, subscriber) in subscribers {
                 if let Some(frame) = encoded.frame(*format) {
-                    subscriber.link.deliver(frame);
+                    subscriber.deliver(frame);
+                }
+            }
+            sent.push(topic);
+        }
+        if sent.len() < topics.crdt.len() {
+            topics.withheld.push(delta.clone(), sent);
+        }
+    }
+
+    /// Sends each CRDT topic, as one context-only delta, the contexts of the deltas withheld
+    /// from it since the last flush. The dispatcher calls this once per
+    /// [`ServerConfig::crdt_context_interval`](super::ServerConfig::crdt_context_interval).
+    pub fn flush_withheld(&self) {
+        let mut guard = self.topics();
+        let topics = &mut *guard;
+        if topics.withheld.is_empty() {
+            return;
+        }
+        for (context, owed) in topics.withheld.take(topics.crdt.keys()) {
+            let message = Message::Delta {
+                from: self.replica.clone(),
+                delta: Delta::from_parts(Default::default(), context),
+            };
+            let mut payload = Payload::new(&message);
+            for topic in owed {
+                for (format, subscriber) in topics.crdt.get(topic).into_iter().flatten() {
+                    if let Some(frame) = payload.frame(topic, *format) {
+                        subscriber.deliver(frame);
+                    }
                 }
             }
         }
@@ -223,7 +368,7 @@ impl Hub {
             let mut encoded = Encoded::new(topic, None, &message);
             for (format, subscriber) in subscribers {
                 if let Some(frame) = encoded.frame(*format) {
-                    subscriber.link.deliver(frame);
+                    subscriber.deliver(frame);
                 }
             }
         }
@@ -242,7 +387,7 @@ impl Hub {
                 list.iter().map(move |(_, subscriber)| (topic, subscriber))
             }));
         for (topic, subscriber) in subscribers {
-            subscriber.link.deliver(Outbound::text(frame::channel_error(
+            subscriber.deliver(Outbound::text(frame::channel_error(
                 &subscriber.join_ref,
                 topic,
             )));
@@ -266,7 +411,7 @@ impl Hub {
             };
             let topics = self.topics();
             for subscriber in topics.phoenix.get(&topic).into_iter().flatten() {
-                subscriber.link.deliver(Outbound::text(phoenix::frame(
+                subscriber.deliver(Outbound::text(phoenix::frame(
                     Some(&subscriber.join_ref),
                     None,
                     &topic,
@@ -279,6 +424,7 @@ impl Hub {
             let Ok(snapshot) = service.sync_snapshot(&topic).await else {
                 return;
             };
+            self.note_entries(&topic, &snapshot.delta);
             let topics = self.topics();
             for (format, subscriber) in topics.crdt.get(&topic).into_iter().flatten() {
                 for frame in snapshot_frames(
@@ -288,7 +434,7 @@ impl Hub {
                     *format,
                     &snapshot,
                 ) {
-                    subscriber.link.deliver(frame);
+                    subscriber.deliver(frame);
                 }
             }
         }
@@ -356,7 +502,7 @@ impl<'a> Encoded<'a> {
                         }
                         None => frame::binary_broadcast(self.topic, events::BERYL_SYNC, &bytes),
                     };
-                    framed.map(|bytes| Outbound::Binary(Arc::from(bytes)))
+                    framed.map(|bytes| Outbound::Binary(Bytes::from(bytes)))
                 })
                 .clone(),
             SyncFormat::Json => Some(
@@ -377,16 +523,69 @@ impl<'a> Encoded<'a> {
     }
 }
 
+/// One broadcast message for many topics: its payload encoded at most once per format, framed
+/// for each topic.
+struct Payload<'a> {
+    message: &'a Message,
+    binary: Option<Vec<u8>>,
+    json: Option<String>,
+}
+
+impl<'a> Payload<'a> {
+    fn new(message: &'a Message) -> Self {
+        Payload {
+            message,
+            binary: None,
+            json: None,
+        }
+    }
+
+    fn frame(&mut self, topic: &str, format: SyncFormat) -> Option<Outbound> {
+        let message = self.message;
+        match format {
+            SyncFormat::Binary => {
+                let bytes = self
+                    .binary
+                    .get_or_insert_with(|| beryl_core::wire::encode_binary(message));
+                frame::binary_broadcast(topic, events::BERYL_SYNC, bytes)
+                    .map(|framed| Outbound::Binary(Bytes::from(framed)))
+            }
+            SyncFormat::Json => {
+                let json = self
+                    .json
+                    .get_or_insert_with(|| beryl_core::wire::encode_json(message));
+                Some(Outbound::text(phoenix::frame(
+                    None,
+                    None,
+                    topic,
+                    events::BERYL_SYNC,
+                    json,
+                )))
+            }
+        }
+    }
+}
+
 /// Reads the service's events and fans them out until the service stops; then every channel
-/// still subscribed is told its server side failed.
+/// still subscribed is told its server side failed. Every `flush_every`, the context withheld
+/// from CRDT topics is sent (see [`Hub::flush_withheld`]).
 pub async fn run_dispatcher<S: PresenceService>(
     hub: Arc<Hub>,
     service: S,
     mut events: mpsc::Receiver<ServiceEvent>,
+    flush_every: Duration,
 ) {
-    while let Some(event) = events.recv().await {
-        if !hub.dispatch(&event) {
-            hub.resync(&service).await;
+    let mut flush = tokio::time::interval(flush_every.max(Duration::from_millis(1)));
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            event = events.recv() => {
+                let Some(event) = event else { break };
+                if !hub.dispatch(&event) {
+                    hub.resync(&service).await;
+                }
+            }
+            _ = flush.tick() => hub.flush_withheld(),
         }
     }
     hub.fail_all();

@@ -102,8 +102,29 @@ struct RawParams<'a> {
     key: Option<serde_json::Value>,
     #[serde(borrow)]
     meta: Option<&'a RawValue>,
-    sync: Option<String>,
-    format: Option<String>,
+    sync: Option<serde_json::Value>,
+    format: Option<serde_json::Value>,
+}
+
+/// A string param, `None` when absent or `null`; any other JSON value gets `wrong`.
+fn string_param(value: Option<serde_json::Value>, wrong: &str) -> Result<Option<String>, String> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(text)) => Ok(Some(text)),
+        Some(other) => Err(format!("{wrong} (got {other})")),
+    }
+}
+
+/// Why an object could not be read as join params, in the client's terms.
+fn params_error(error: &serde_json::Error) -> Option<String> {
+    let message = error.to_string();
+    let field = message
+        .strip_prefix("duplicate field `")?
+        .split('`')
+        .next()?;
+    Some(format!(
+        "the join param \"{field}\" is given twice; send each param once"
+    ))
 }
 
 impl JoinParams {
@@ -111,8 +132,19 @@ impl JoinParams {
     pub fn parse(payload: &RawValue, limits: &Limits) -> Result<JoinParams, String> {
         const SHAPE: &str = "join params must be an object {\"key\": \"<presence key>\", \
                              \"meta\": {...}}";
-        let raw: RawParams<'_> =
-            serde_json::from_str(payload.get()).map_err(|_| SHAPE.to_owned())?;
+        if !payload.get().trim_start().starts_with('{') {
+            return Err(SHAPE.to_owned());
+        }
+        let raw: RawParams<'_> = serde_json::from_str(payload.get())
+            .map_err(|error| params_error(&error).unwrap_or_else(|| SHAPE.to_owned()))?;
+        let sync = string_param(
+            raw.sync,
+            "the join param \"sync\" must be \"crdt\" (or left out)",
+        )?;
+        let format = string_param(
+            raw.format,
+            "the join param \"format\" must be \"binary\" or \"json\"",
+        )?;
         let key = match raw.key {
             Some(serde_json::Value::String(key)) if !key.is_empty() => key,
             Some(serde_json::Value::String(_)) => {
@@ -132,7 +164,7 @@ impl JoinParams {
             Some(text) => parse_meta(text.get(), limits)?,
             None => Meta::empty(),
         };
-        let sync = match (raw.sync.as_deref(), raw.format.as_deref()) {
+        let sync = match (sync.as_deref(), format.as_deref()) {
             (None | Some("phoenix"), None) => SyncMode::Phoenix,
             (Some("crdt"), None | Some("binary")) => SyncMode::Crdt(SyncFormat::Binary),
             (Some("crdt"), Some("json")) => SyncMode::Crdt(SyncFormat::Json),
@@ -201,6 +233,26 @@ mod tests {
             parse(r#"{"key":"k","sync":"magic"}"#)
                 .unwrap_err()
                 .contains("unknown sync option")
+        );
+    }
+
+    #[test]
+    fn duplicate_params_and_params_of_the_wrong_type_are_named() {
+        let duplicate = parse(r#"{"key":"a","key":"b"}"#).unwrap_err();
+        assert!(duplicate.contains("\"key\" is given twice"), "{duplicate}");
+        let format = parse(r#"{"key":"a","sync":"crdt","format":2}"#).unwrap_err();
+        assert!(
+            format.contains("\"format\" must be \"binary\" or \"json\" (got 2)"),
+            "{format}"
+        );
+        let sync = parse(r#"{"key":"a","sync":true}"#).unwrap_err();
+        assert!(sync.contains("\"sync\" must be \"crdt\""), "{sync}");
+        // null is the same as leaving a param out.
+        assert_eq!(
+            parse(r#"{"key":"a","sync":null,"format":null}"#)
+                .unwrap()
+                .sync,
+            SyncMode::Phoenix
         );
     }
 

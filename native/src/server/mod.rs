@@ -14,6 +14,7 @@
 //! events) that a `beryl-presence` client replica applies with `merge`: duplicated or reordered
 //! deliveries cannot corrupt its view. The protocol details are in [`session`].
 
+mod coalesce;
 pub mod config;
 pub mod error;
 pub mod flood;
@@ -21,6 +22,7 @@ pub mod frame;
 pub mod http;
 pub mod hub;
 pub mod join;
+mod listen;
 mod node;
 pub mod service;
 pub mod session;
@@ -88,6 +90,7 @@ impl<S: PresenceService> Server<S> {
             hub.clone(),
             self.service.clone(),
             events,
+            self.config.crdt_context_interval,
         ));
         let endpoint = Arc::new(Endpoint {
             service: self.service,
@@ -98,19 +101,21 @@ impl<S: PresenceService> Server<S> {
         Ok(http::router(endpoint, self.package_dir))
     }
 
-    /// Serves on `listener` until `shutdown` completes.
+    /// Serves on `listener` until `shutdown` completes, with the connection limits of the
+    /// [`ServerConfig`]: a deadline for each request head
+    /// ([`header_read_timeout`](ServerConfig::header_read_timeout)) and caps on open
+    /// connections in total and per peer address.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServeError> {
+        let config = self.config.clone();
         let router = self
             .into_router()
             .await
             .map_err(|error| ServeError::Io(std::io::Error::other(error)))?;
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        listen::serve(listener, router, &config, shutdown).await;
         Ok(())
     }
 }

@@ -60,7 +60,8 @@ impl Close {
     /// 1009: a frame was too large.
     pub const TOO_BIG: u16 = 1009;
 
-    fn new(code: u16, reason: impl Into<String>) -> Self {
+    /// A close with `reason`, cut to what fits a close frame.
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
         // A close reason must fit a control frame (125 bytes, two of them for the code).
         let mut reason = reason.into();
         if reason.len() > 120 {
@@ -88,7 +89,8 @@ impl Step {
         self.frames.push(Outbound::text(text));
     }
 
-    fn closing(mut self, close: Close) -> Self {
+    /// This step, closing the socket after its frames.
+    pub fn closing(mut self, close: Close) -> Self {
         self.close = Some(close);
         self
     }
@@ -98,6 +100,8 @@ impl Step {
 struct Channel {
     join_ref: String,
     key: String,
+    /// The hub's number of this join.
+    join: u64,
 }
 
 /// The channels of one socket.
@@ -137,6 +141,12 @@ impl<S: PresenceService> Session<S> {
         &self.pid
     }
 
+    /// Whether a frame queued for the hub's join `join` is still to be written: false once
+    /// that join was left, replaced by a newer join of its topic, or refused.
+    pub fn is_current(&self, join: u64) -> bool {
+        self.channels.values().any(|channel| channel.join == join)
+    }
+
     /// The topics joined, sorted.
     pub fn topics(&self) -> Vec<&str> {
         let mut topics: Vec<&str> = self.channels.keys().map(String::as_str).collect();
@@ -144,13 +154,32 @@ impl<S: PresenceService> Session<S> {
         topics
     }
 
+    /// Takes a flood-control token for a frame received at `now`; the close when the socket
+    /// is over its rate. Every frame counts, control frames (ping, pong) included.
+    fn admit(&mut self, now: Instant) -> Option<Close> {
+        if self.flood.admit(now) {
+            return None;
+        }
+        Some(Close::new(
+            Close::POLICY,
+            "too many messages; slow down (see ServerConfig::flood_per_second)",
+        ))
+    }
+
+    /// Handles a ping or pong frame received at `now`: the WebSocket library answers pings by
+    /// itself, but they count against the flood limit like any other frame, so that a socket
+    /// cannot make the server queue pongs without limit.
+    pub fn receive_control(&mut self, now: Instant) -> Step {
+        match self.admit(now) {
+            Some(close) => Step::default().closing(close),
+            None => Step::default(),
+        }
+    }
+
     /// Handles a text frame received at `now`.
     pub async fn receive_text(&mut self, text: &str, now: Instant) -> Step {
-        if !self.flood.admit(now) {
-            return Step::default().closing(Close::new(
-                Close::POLICY,
-                "too many messages; slow down (see ServerConfig::flood_per_second)",
-            ));
+        if let Some(close) = self.admit(now) {
+            return Step::default().closing(close);
         }
         let inbound = match frame::parse(text, self.endpoint.config.max_frame_bytes) {
             Ok(inbound) => inbound,
@@ -266,6 +295,18 @@ impl<S: PresenceService> Session<S> {
         }
         let endpoint = self.endpoint.clone();
         let config = &endpoint.config;
+        // A state is built for each join: not for a socket that has not taken in what it was
+        // already sent.
+        let pending = self.link.pending_bytes();
+        if pending > self.link.budget() / 2 {
+            refuse(
+                step,
+                JoinError::Behind {
+                    pending_bytes: pending,
+                },
+            );
+            return;
+        }
         if self.channels.len() >= config.max_channels_per_socket {
             refuse(
                 step,
@@ -288,19 +329,19 @@ impl<S: PresenceService> Session<S> {
                 return;
             }
         };
-        if grant.sync == SyncMode::Crdt(SyncFormat::Binary)
-            && (topic.len() > 255 || join_ref.len() > 255)
-        {
-            refuse(
-                step,
-                JoinError::TopicTooLongForBinary { bytes: topic.len() },
-            );
-            return;
+        if grant.sync == SyncMode::Crdt(SyncFormat::Binary) {
+            let too_long = [("topic", topic.len()), ("join_ref", join_ref.len())]
+                .into_iter()
+                .find(|&(_, bytes)| bytes > 255);
+            if let Some((field, bytes)) = too_long {
+                refuse(step, JoinError::TooLongForBinary { field, bytes });
+                return;
+            }
         }
 
         // Subscribe before tracking and reading the snapshot: every change after the snapshot
         // is then queued for this socket, and written after the frames returned here.
-        endpoint
+        let join = endpoint
             .hub
             .subscribe(topic, self.link.clone(), &join_ref, grant.sync);
         if let Err(error) = endpoint
@@ -331,6 +372,7 @@ impl<S: PresenceService> Session<S> {
                 ))]
             }),
             SyncMode::Crdt(format) => endpoint.service.sync_snapshot(topic).await.map(|snapshot| {
+                endpoint.hub.note_entries(topic, &snapshot.delta);
                 snapshot_frames(
                     &endpoint.service.replica(),
                     topic,
@@ -340,13 +382,23 @@ impl<S: PresenceService> Session<S> {
                 )
             }),
         };
+        let initial = initial.map_err(JoinError::Service).and_then(|frames| {
+            let bytes: usize = frames.iter().map(Outbound::len).sum();
+            if bytes > self.link.budget() {
+                return Err(JoinError::StateTooLarge {
+                    bytes,
+                    max_bytes: self.link.budget(),
+                });
+            }
+            Ok(frames)
+        });
         let initial = match initial {
             Ok(frames) => frames,
             Err(error) => {
                 endpoint.hub.unsubscribe(topic, self.link.id());
                 // A stopped service holds nothing to untrack.
                 let _ = endpoint.service.untrack(topic, &grant.key, &self.pid).await;
-                refuse(step, JoinError::Service(error));
+                refuse(step, error);
                 return;
             }
         };
@@ -355,6 +407,7 @@ impl<S: PresenceService> Session<S> {
             Channel {
                 join_ref: join_ref.clone(),
                 key: grant.key,
+                join,
             },
         );
         step.push(frame::reply(

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use super::config::ServerConfig;
-use super::hub::{Hub, Outbound, SocketLink, run_dispatcher, snapshot_frames};
+use super::hub::{Hub, Outbound, Queued, SocketLink, run_dispatcher, snapshot_frames};
 use super::join::{JoinGrant, JoinHook, JoinRequest, ParamsJoin, SyncFormat, SyncMode};
 use super::service::{PresenceService, ServiceEvent};
 use super::session::{Close, Endpoint, Session, Step};
@@ -26,7 +26,8 @@ struct World {
 
 struct Client {
     session: Session<LocalService>,
-    queue: mpsc::Receiver<Outbound>,
+    queue: mpsc::Receiver<Queued>,
+    link: SocketLink,
 }
 
 impl World {
@@ -58,10 +59,18 @@ impl World {
     fn connect_with(&mut self, params: HashMap<String, String>) -> Client {
         let id = self.next_socket;
         self.next_socket += 1;
-        let (link, queue, _overflow) = SocketLink::new(id, self.endpoint.config.outbound_queue);
+        let config = &self.endpoint.config;
+        let (link, queue, _overflow) =
+            SocketLink::with_budget(id, config.outbound_queue, config.max_outbound_bytes);
         Client {
-            session: Session::new(self.endpoint.clone(), link, format!("socket-{id}"), params),
+            session: Session::new(
+                self.endpoint.clone(),
+                link.clone(),
+                format!("socket-{id}"),
+                params,
+            ),
             queue,
+            link,
         }
     }
 
@@ -103,10 +112,14 @@ impl Client {
             .await
     }
 
+    /// The frames queued for this socket, taken as its task takes and writes them.
     fn queued(&mut self) -> Vec<Outbound> {
         let mut out = Vec::new();
-        while let Ok(frame) = self.queue.try_recv() {
-            out.push(frame);
+        while let Ok(Queued { join, frame }) = self.queue.try_recv() {
+            self.link.written(frame.len());
+            if self.session.is_current(join) {
+                out.push(frame);
+            }
         }
         out
     }
@@ -295,6 +308,52 @@ async fn joining_a_topic_again_closes_the_first_join_and_keeps_one_presence() {
 }
 
 #[tokio::test]
+async fn diffs_queued_for_a_replaced_join_are_not_written_after_the_new_state() {
+    let mut world = World::new().await;
+    let mut ada = world.connect();
+    ada.join("room", "1", json!({"key": "ada"})).await;
+    let mut elsewhere = world.connect();
+    elsewhere.join("other", "1", json!({"key": "eve"})).await;
+    ada.join("other", "2", json!({"key": "ada"})).await;
+    world.dispatch();
+    ada.queued();
+
+    // Bob comes and goes while ada's task has not written the diffs yet.
+    let mut bob = world.connect();
+    bob.join("room", "1", json!({"key": "bob"})).await;
+    bob.send(json!(["1", "2", "room", "phx_leave", {}])).await;
+    elsewhere
+        .send(json!(["1", "2", "other", "presence:update", {"meta": {"away": true}}]))
+        .await;
+    world.dispatch();
+
+    // Ada joins room again: the new state has no bob, and the first join's diffs, which the
+    // state already reflects, are dropped; diffs of her other topic are kept.
+    let frames = ada.join("room", "3", json!({"key": "ada"})).await;
+    assert_eq!(event(&frames[2]), "presence_state");
+    assert!(frames[2][4].get("bob").is_none());
+    let queued = ada.queued_texts();
+    assert!(
+        queued.iter().all(|frame| frame[2] != "room"),
+        "a diff of the replaced join was written after the new state: {queued:?}"
+    );
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0][2], "other");
+
+    // The new join's diffs arrive.
+    let mut cy = world.connect();
+    cy.join("room", "1", json!({"key": "cy"})).await;
+    world.dispatch();
+    let queued = ada.queued_texts();
+    assert!(
+        queued
+            .iter()
+            .any(|frame| frame[2] == "room" && frame[4]["joins"].get("cy").is_some()),
+        "{queued:?}"
+    );
+}
+
+#[tokio::test]
 async fn joins_without_usable_params_get_an_error_and_track_nothing() {
     let mut world = World::new().await;
     let mut bad = world.connect();
@@ -439,6 +498,105 @@ async fn a_flooding_socket_is_closed() {
         client.session.receive_text(&heartbeat, later).await.close,
         None
     );
+}
+
+#[tokio::test]
+async fn a_join_whose_state_is_larger_than_the_outbound_budget_is_refused() {
+    let config = ServerConfig {
+        max_outbound_bytes: 2_000,
+        ..ServerConfig::default()
+    };
+    let mut world = World::with(config, ParamsJoin).await;
+    let meta = beryl_core::Meta::from_json(&json!({"blob": "x".repeat(900)}).to_string()).unwrap();
+    world.service.with_state(|state| {
+        for key in ["ada", "bob", "cy"] {
+            state.track("room", key, key, &meta).unwrap();
+        }
+    });
+    let mut late = world.connect();
+    let frames = late.join("room", "1", json!({"key": "late"})).await;
+    assert_eq!(frames.len(), 1);
+    assert_eq!(status(&frames[0]), "error");
+    assert!(
+        reason(&frames[0]).contains("more than the 2000 this server sends one socket"),
+        "{}",
+        reason(&frames[0])
+    );
+    assert_eq!(world.keys("room"), ["ada", "bob", "cy"]);
+    // Other topics stay open to it.
+    let frames = late.join("small", "2", json!({"key": "late"})).await;
+    assert_eq!(status(&frames[0]), "ok");
+}
+
+#[tokio::test]
+async fn no_state_is_built_for_a_socket_that_has_not_taken_in_what_it_was_sent() {
+    let config = ServerConfig {
+        max_outbound_bytes: 4_000,
+        ..ServerConfig::default()
+    };
+    let mut world = World::with(config, ParamsJoin).await;
+    let mut behind = world.connect();
+    behind.join("room", "1", json!({"key": "behind"})).await;
+    // Diffs pile up in its queue: its task is not writing them.
+    let blob = "x".repeat(700);
+    let mut writer = world.connect();
+    for index in 0..3 {
+        writer
+            .join(
+                "room",
+                &index.to_string(),
+                json!({"key": "w", "meta": {"blob": blob}}),
+            )
+            .await;
+    }
+    world.dispatch();
+    let frames = behind.join("other", "2", json!({"key": "behind"})).await;
+    assert_eq!(status(&frames[0]), "error");
+    assert!(
+        reason(&frames[0]).contains("bytes it has not read yet"),
+        "{}",
+        reason(&frames[0])
+    );
+    assert!(world.keys("other").is_empty());
+    // Once written, the socket may join again.
+    behind.queued();
+    let frames = behind.join("other", "3", json!({"key": "behind"})).await;
+    assert_eq!(status(&frames[0]), "ok");
+}
+
+#[tokio::test]
+async fn a_binary_sync_join_names_the_field_too_long_for_binary_frames() {
+    let mut world = World::new().await;
+    let mut client = world.connect();
+    let long_ref = "r".repeat(300);
+    let frames = client
+        .join("room", &long_ref, json!({"key": "k", "sync": "crdt"}))
+        .await;
+    assert_eq!(status(&frames[0]), "error");
+    assert!(
+        reason(&frames[0]).starts_with("the join_ref is 300 bytes long"),
+        "{}",
+        reason(&frames[0])
+    );
+    let long_topic = "t".repeat(256);
+    let frames = client
+        .join(&long_topic, "1", json!({"key": "k", "sync": "crdt"}))
+        .await;
+    assert!(
+        reason(&frames[0]).starts_with("the topic is 256 bytes long"),
+        "{}",
+        reason(&frames[0])
+    );
+    assert_eq!(world.stored(), 0);
+    // JSON frames have no such limit.
+    let frames = client
+        .join(
+            "room",
+            &long_ref,
+            json!({"key": "k", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    assert_eq!(status(&frames[0]), "ok");
 }
 
 #[tokio::test]
@@ -681,6 +839,156 @@ async fn a_slow_socket_is_told_to_close_instead_of_skipping_changes() {
         .expect("the overflow was signalled");
 }
 
+#[tokio::test]
+async fn a_quiet_topics_crdt_client_gets_other_topics_churn_as_one_context_per_interval() {
+    let mut world = World::new().await;
+    // Entries that are in place before the CRDT client joins, in its topic and another.
+    let mut old_timer = world.connect();
+    old_timer
+        .join("room:quiet", "1", json!({"key": "old-timer"}))
+        .await;
+    let mut resident = world.connect();
+    resident
+        .join("room:busy", "1", json!({"key": "resident"}))
+        .await;
+    world.dispatch();
+
+    let mut quiet = world.connect();
+    let frames = quiet
+        .join(
+            "room:quiet",
+            "9",
+            json!({"key": "lonely", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    let mut replica = PresenceState::new(ReplicaId::new("browser", 1));
+    merge_json_frames(&mut replica, &frames[1..]);
+    // A CRDT client of the busy topic too: deltas of its own topic keep reaching it at once.
+    let mut busy_crdt = world.connect();
+    let frames = busy_crdt
+        .join(
+            "room:busy",
+            "3",
+            json!({"key": "watcher", "sync": "crdt", "format": "json"}),
+        )
+        .await;
+    let mut busy_replica = PresenceState::new(ReplicaId::new("browser", 2));
+    merge_json_frames(&mut busy_replica, &frames[1..]);
+    world.dispatch();
+    quiet.queued();
+    merge_json_frames(&mut busy_replica, &busy_crdt.queued_texts());
+
+    // Churn in other topics: joins, leaves, updates, a socket closing.
+    let mut churners: Vec<Client> = (0..10).map(|_| world.connect()).collect();
+    let mut cycles = 0;
+    for round in 0..20 {
+        for (index, churner) in churners.iter_mut().enumerate() {
+            let topic = format!("room:busy{}", index % 2);
+            churner
+                .join(
+                    &topic,
+                    &format!("{round}"),
+                    json!({"key": format!("c{index}")}),
+                )
+                .await;
+            churner
+                .send(json!([format!("{round}"), "l", topic, "phx_leave", {}]))
+                .await;
+            cycles += 1;
+        }
+        churners[round % 10]
+            .join("room:busy", &format!("b{round}"), json!({"key": "busy"}))
+            .await;
+        world.dispatch();
+        assert!(
+            quiet.queued().is_empty(),
+            "nothing of its topic changed: nothing is sent before the flush"
+        );
+    }
+    churners[3].session.terminate().await;
+    world.dispatch();
+    assert!(cycles >= 200);
+    assert!(quiet.queued().is_empty());
+    let busy_frames = busy_crdt.queued_texts();
+    assert!(
+        !busy_frames.is_empty(),
+        "the busy topic's own changes go out at once"
+    );
+    merge_json_frames(&mut busy_replica, &busy_frames);
+    world.endpoint.hub.flush_withheld();
+    // The busy topic's flush leaves out the deltas it already had: they add its entries, and
+    // their context sent alone would remove them.
+    merge_json_frames(&mut busy_replica, &busy_crdt.queued_texts());
+    let server_busy = world
+        .service
+        .with_state(|state| listing(state, "room:busy"));
+    assert_eq!(listing(&busy_replica, "room:busy"), server_busy);
+    assert!(server_busy.iter().any(|(key, _)| key == "resident"));
+    assert!(server_busy.iter().any(|(key, _)| key == "busy"));
+    let flushed = quiet.queued_texts();
+    assert_eq!(flushed.len(), 1, "one context for the whole interval");
+    assert_eq!(
+        flushed[0][4]["delta"]["entries"],
+        json!([]),
+        "{}",
+        flushed[0]
+    );
+    merge_json_frames(&mut replica, &flushed);
+    // Nothing withheld since: the next flush sends nothing.
+    world.endpoint.hub.flush_withheld();
+    assert!(quiet.queued().is_empty());
+
+    // Changes to the topic's own entries are not held back: a join, an update, a leave.
+    let mut visitor = world.connect();
+    visitor
+        .join("room:quiet", "1", json!({"key": "visitor"}))
+        .await;
+    world.dispatch();
+    let frames = quiet.queued_texts();
+    assert_eq!(frames.len(), 1);
+    merge_json_frames(&mut replica, &frames);
+    assert!(
+        listing(&replica, "room:quiet")
+            .iter()
+            .any(|(key, _)| key == "visitor")
+    );
+    old_timer
+        .send(json!(["1", "u", "room:quiet", "presence:update", {"meta": {"away": true}}]))
+        .await;
+    visitor
+        .send(json!(["1", "l", "room:quiet", "phx_leave", {}]))
+        .await;
+    world.dispatch();
+    let frames = quiet.queued_texts();
+    assert_eq!(frames.len(), 2, "the update and the leave, each at once");
+    merge_json_frames(&mut replica, &frames);
+    let server = world
+        .service
+        .with_state(|state| listing(state, "room:quiet"));
+    assert_eq!(listing(&replica, "room:quiet"), server);
+    assert_eq!(server.len(), 2, "old-timer and lonely: {server:?}");
+
+    // More churn elsewhere, then the flush: the client ends with exactly the server's list and
+    // the server's whole context.
+    for (index, churner) in churners.iter_mut().enumerate().skip(5) {
+        churner
+            .join("room:busy1", "z", json!({"key": format!("late{index}")}))
+            .await;
+    }
+    world.dispatch();
+    world.endpoint.hub.flush_withheld();
+    merge_json_frames(&mut replica, &quiet.queued_texts());
+    let server = world
+        .service
+        .with_state(|state| listing(state, "room:quiet"));
+    assert_eq!(listing(&replica, "room:quiet"), server);
+    let projection = world
+        .service
+        .with_state(|state| state.topic_projection("room:quiet"));
+    assert_eq!(replica.context(), projection.context());
+    assert!(replica.list("room:busy").is_empty());
+}
+
 /// Applies every frame a CRDT sync socket on JSON received, in order.
 fn merge_json_frames(replica: &mut PresenceState, frames: &[Value]) {
     for frame in frames {
@@ -812,7 +1120,12 @@ async fn when_the_service_stops_each_channel_gets_phx_error_and_the_socket_stays
     let events = std::mem::replace(&mut world.events, mpsc::channel(1).1);
     tokio::time::timeout(
         Duration::from_secs(5),
-        run_dispatcher(world.endpoint.hub.clone(), world.service.clone(), events),
+        run_dispatcher(
+            world.endpoint.hub.clone(),
+            world.service.clone(),
+            events,
+            Duration::from_secs(1),
+        ),
     )
     .await
     .expect("the dispatcher ends with the service");
@@ -897,10 +1210,10 @@ async fn a_node_resyncs_crdt_and_phoenix_sockets_with_verdicts_lost_in_a_lag() {
     let frames = snapshot_frames(a.replica(), "room", "7", SyncFormat::Json, &snapshot);
     merge_json_frames(&mut client, &texts(frames));
     assert_eq!(listing(&client, "room").len(), 2);
-    let drain = |queue: &mut mpsc::Receiver<Outbound>| {
+    let drain = |queue: &mut mpsc::Receiver<Queued>| {
         let mut frames = Vec::new();
-        while let Ok(frame) = queue.try_recv() {
-            frames.push(frame);
+        while let Ok(queued) = queue.try_recv() {
+            frames.push(queued.frame);
         }
         texts(frames)
     };

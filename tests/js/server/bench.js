@@ -83,7 +83,15 @@ class Client {
 async function main() {
   const server = await startServer({
     node: "bench",
-    args: ["--heartbeat-timeout-ms", "600000"],
+    // Every client comes from 127.0.0.1: the per-address cap must admit them all.
+    args: [
+      "--heartbeat-timeout-ms",
+      "600000",
+      "--max-connections",
+      String(N + 1_000),
+      "--max-connections-per-peer",
+      String(N + 1_000),
+    ],
   });
   const rss = () => {
     const status = readFileSync(`/proc/${server.child.pid}/status`, "utf8");
