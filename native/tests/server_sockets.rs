@@ -84,6 +84,24 @@ async fn reply_to(client: &mut Client, msg_ref: &str) -> Value {
     }
 }
 
+/// A client connected (with the given receive buffer) that joined `room` as `key`, its join
+/// sent with the ref `msg_ref` and answered ok.
+async fn joined(
+    address: SocketAddr,
+    receive_buffer: Option<u32>,
+    msg_ref: &str,
+    key: &str,
+) -> Client {
+    let mut client = connect(address, receive_buffer).await;
+    send(
+        &mut client,
+        json!([msg_ref, msg_ref, "room", "phx_join", {"key": key}]),
+    )
+    .await;
+    assert_eq!(reply_to(&mut client, msg_ref).await[4]["status"], "ok");
+    client
+}
+
 fn keys(node: &PresenceHandle, topic: &str) -> Vec<String> {
     node.list(topic)
         .into_iter()
@@ -103,13 +121,7 @@ async fn a_client_that_stops_reading_is_dropped_and_untracked_while_others_are_s
     };
     let (address, node) = start_server(config, Some(4096)).await;
 
-    let mut stuck = connect(address, Some(4096)).await;
-    send(
-        &mut stuck,
-        json!(["1", "1", "room", "phx_join", {"key": "stuck"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut stuck, "1").await[4]["status"], "ok");
+    let stuck = joined(address, Some(4096), "1", "stuck").await;
     // From here on the stuck client never reads again.
 
     let watcher = connect(address, None).await;
@@ -192,13 +204,7 @@ async fn a_client_that_stops_reading_is_dropped_and_untracked_while_others_are_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_service_errors_each_joined_channel_and_keeps_the_socket_open() {
     let (address, node) = start_server(ServerConfig::default(), None).await;
-    let mut client = connect(address, None).await;
-    send(
-        &mut client,
-        json!(["1", "1", "room", "phx_join", {"key": "ada"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut client, "1").await[4]["status"], "ok");
+    let mut client = joined(address, None, "1", "ada").await;
     assert_eq!(next_frame(&mut client).await[3], "presence_state");
 
     node.stop().await.unwrap();
@@ -276,21 +282,9 @@ async fn a_ping_flood_counts_against_the_flood_limit_and_closes_the_socket() {
         ..ServerConfig::default()
     };
     let (address, node) = start_server(config, None).await;
-    let mut watcher = connect(address, None).await;
-    send(
-        &mut watcher,
-        json!(["1", "1", "room", "phx_join", {"key": "watcher"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut watcher, "1").await[4]["status"], "ok");
+    let mut watcher = joined(address, None, "1", "watcher").await;
 
-    let mut pinger = connect(address, Some(4096)).await;
-    send(
-        &mut pinger,
-        json!(["1", "1", "room", "phx_join", {"key": "pinger"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut pinger, "1").await[4]["status"], "ok");
+    let mut pinger = joined(address, Some(4096), "1", "pinger").await;
     let pings = ping_until_dropped(&mut pinger, &node, "pinger").await;
     assert!(pings >= 200, "the burst of {pings} pings was allowed");
     assert_eq!(keys(&node, "room"), ["watcher"]);
@@ -315,13 +309,7 @@ async fn a_client_that_pings_but_never_reads_the_pongs_is_dropped() {
         ..ServerConfig::default()
     };
     let (address, node) = start_server(config, Some(4096)).await;
-    let mut pinger = connect(address, Some(4096)).await;
-    send(
-        &mut pinger,
-        json!(["1", "1", "room", "phx_join", {"key": "pinger"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut pinger, "1").await[4]["status"], "ok");
+    let mut pinger = joined(address, Some(4096), "1", "pinger").await;
     ping_until_dropped(&mut pinger, &node, "pinger").await;
     assert!(keys(&node, "room").is_empty());
     node.stop().await.unwrap();
@@ -469,22 +457,10 @@ async fn a_socket_over_its_outbound_budget_is_closed_without_waiting_for_the_wri
         ..ServerConfig::default()
     };
     let (address, node) = start_server(config, Some(4096)).await;
-    let mut stuck = connect(address, Some(4096)).await;
-    send(
-        &mut stuck,
-        json!(["1", "1", "room", "phx_join", {"key": "stuck"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut stuck, "1").await[4]["status"], "ok");
+    let stuck = joined(address, Some(4096), "1", "stuck").await;
     // From here on the stuck client never reads again.
 
-    let mut writer = connect(address, None).await;
-    send(
-        &mut writer,
-        json!(["2", "2", "room", "phx_join", {"key": "writer"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut writer, "2").await[4]["status"], "ok");
+    let mut writer = joined(address, None, "2", "writer").await;
     let blob = "x".repeat(8 * 1024);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let mut updates = 0;
@@ -524,13 +500,7 @@ async fn a_state_larger_than_a_fragment_arrives_whole() {
         assert_eq!(reply_to(&mut client, "1").await[4]["status"], "ok");
         clients.push(client);
     }
-    let mut reader = connect(address, None).await;
-    send(
-        &mut reader,
-        json!(["1", "1", "room", "phx_join", {"key": "reader"}]),
-    )
-    .await;
-    assert_eq!(reply_to(&mut reader, "1").await[4]["status"], "ok");
+    let mut reader = joined(address, None, "1", "reader").await;
     let state = next_frame(&mut reader).await;
     assert_eq!(state[3], "presence_state");
     let users = state[4].as_object().unwrap();
