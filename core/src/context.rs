@@ -39,6 +39,19 @@ impl DotRanges {
         }
     }
 
+    /// Just `counter`, built without the general insertion: the context of every single change.
+    pub(crate) fn single(counter: u64) -> Self {
+        match counter {
+            0 => DotRanges::new(),
+            1 => DotRanges::up_to(1),
+            _ => {
+                let mut cloud = SmallVec::new();
+                cloud.push((counter, counter));
+                DotRanges { base: 0, cloud }
+            }
+        }
+    }
+
     /// Builds ranges from a base and a cloud in any order (overlaps are merged).
     pub fn from_parts(base: u64, cloud: impl IntoIterator<Item = (u64, u64)>) -> Self {
         let mut ranges = DotRanges::up_to(base);
@@ -93,6 +106,21 @@ impl DotRanges {
             Ok(_) => true,
             Err(0) => false,
             Err(index) => self.cloud[index - 1].1 >= counter,
+        }
+    }
+
+    /// Marks the counter after the highest covered one as seen, and returns it. It extends the
+    /// last range in place, without the search of a general insertion.
+    pub(crate) fn insert_after_max(&mut self) -> u64 {
+        match self.cloud.last_mut() {
+            Some((_, last)) => {
+                *last += 1;
+                *last
+            }
+            None => {
+                self.base += 1;
+                self.base
+            }
         }
     }
 
@@ -272,10 +300,8 @@ impl CausalContext {
 
     /// The context of one dot, built without searching.
     pub(crate) fn single(dot: &Dot) -> Self {
-        let mut ranges = DotRanges::new();
-        ranges.insert(dot.counter);
         let mut replicas = SmallVec::new();
-        replicas.push((dot.replica.clone(), ranges));
+        replicas.push((dot.replica.clone(), DotRanges::single(dot.counter)));
         CausalContext { replicas }
     }
 
@@ -302,10 +328,7 @@ impl CausalContext {
     /// Marks the dot after the highest seen of `replica` as seen, and returns its counter: the
     /// next dot of a replica numbering its own events, with one search.
     pub(crate) fn insert_next(&mut self, replica: &ReplicaId) -> u64 {
-        let ranges = self.ranges_mut(replica);
-        let counter = ranges.max() + 1;
-        ranges.insert(counter);
-        counter
+        self.ranges_mut(replica).insert_after_max()
     }
 
     /// The dots seen of `replica`, created empty if it is new.
@@ -410,6 +433,14 @@ mod tests {
     }
 
     #[test]
+    fn a_single_counter_is_the_base_only_when_it_is_the_first() {
+        assert_eq!(DotRanges::single(0), DotRanges::new());
+        assert_eq!(DotRanges::single(1), DotRanges::up_to(1));
+        assert_eq!(DotRanges::single(7).cloud(), &[(7, 7)]);
+        assert_eq!(DotRanges::single(7).base(), 0);
+    }
+
+    #[test]
     fn the_highest_counter_is_an_ordinary_one() {
         let mut ranges = DotRanges::up_to(u64::MAX);
         ranges.insert(0);
@@ -455,6 +486,16 @@ mod tests {
             let mut reversed = other_ranges.clone();
             reversed.union(&ranges);
             prop_assert_eq!(&reversed, &by_inserts);
+            // The shortcuts of single changes agree with the general insertion.
+            let mut next = ranges.clone();
+            let counter = next.insert_after_max();
+            prop_assert_eq!(counter, ranges.max() + 1);
+            let mut inserted = ranges.clone();
+            inserted.insert(counter);
+            prop_assert_eq!(&next, &inserted);
+            let mut single = DotRanges::new();
+            single.insert(counter);
+            prop_assert_eq!(DotRanges::single(counter), single);
             let difference = ranges.difference(&other_ranges);
             let expected: BTreeSet<u64> = set.difference(&other_set).copied().collect();
             prop_assert_eq!(difference.counters().collect::<BTreeSet<_>>(), expected);
