@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::replica::ReplicaId;
+use crate::replica::{ReplicaId, TAG_LEN};
 
 /// One event of one replica: the replica and a counter that replica increments for every add.
 ///
@@ -46,20 +46,29 @@ pub struct Ref {
 }
 
 /// The longest ref: a tag, a dot, and the 20 digits of the largest counter.
-const REF_MAX: usize = crate::replica::TAG_LEN + 1 + 20;
+const REF_MAX: usize = TAG_LEN + 1 + 20;
 
 impl Ref {
     pub(crate) fn from_parts(replica: &ReplicaId, counter: u64) -> Self {
         let mut text = [0u8; REF_MAX];
-        let tag = replica.tag().as_bytes();
-        text[..tag.len()].copy_from_slice(tag);
-        text[tag.len()] = b'.';
-        let mut digits = [0u8; 20];
-        let count = decimal(counter, &mut digits);
-        let start = tag.len() + 1;
-        text[start..start + count].copy_from_slice(&digits[digits.len() - count..]);
+        // Every tag has TAG_LEN bytes: a copy of known length, and digits written in place,
+        // cost a few moves where copies of run-time lengths would each call memcpy.
+        let tag: &[u8; TAG_LEN] = replica
+            .tag()
+            .as_bytes()
+            .try_into()
+            .expect("a tag of TAG_LEN bytes");
+        text[..TAG_LEN].copy_from_slice(tag);
+        text[TAG_LEN] = b'.';
+        let count = counter.checked_ilog10().map_or(1, |log| log as usize + 1);
+        let digits = &mut text[TAG_LEN + 1..TAG_LEN + 1 + count];
+        let mut rest = counter;
+        for digit in digits.iter_mut().rev() {
+            *digit = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
         Ref {
-            len: (start + count) as u8,
+            len: (TAG_LEN + 1 + count) as u8,
             text,
         }
     }
