@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use hashbrown::{DefaultHashBuilder, HashMap, HashTable};
+use hashbrown::{DefaultHashBuilder, HashMap, HashTable, hash_table};
 
 use super::dot_index::DotIndex;
 use super::entry::{Body, Entry, Presence};
@@ -72,6 +72,19 @@ impl Slab {
         self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
             .as_mut()
             .expect("index of a live slot")
+    }
+
+    /// The number the next [`alloc`](Self::alloc) will return.
+    fn next_index(&self) -> u32 {
+        if let Some(&index) = self.free.last() {
+            return index;
+        }
+        match self.chunks.last() {
+            Some(chunk) if chunk.len() < CHUNK => {
+                (((self.chunks.len() - 1) << CHUNK_BITS) + chunk.len()) as u32
+            }
+            _ => (self.chunks.len() << CHUNK_BITS) as u32,
+        }
     }
 
     fn alloc(&mut self, slot: Slot) -> u32 {
@@ -364,23 +377,12 @@ impl IndexedStore {
             Some(probe) => (self.new_topic(topic_name, probe.topic_hash), None),
             None => (self.topic_record(topic_name), None),
         };
-        let index = self.slab.alloc(Slot {
-            text: body.text,
-            counter,
-            replica,
-            topic,
-            topic_prev: NIL,
-            topic_next: NIL,
-            pid_next: NIL,
-            key_len: body.key_len,
-            pid_len: body.pid_len,
-        });
-        if replaces != 0 {
-            self.replaces.insert(index, replaces);
-        }
+        // The slot's number is known before it is stored: the indexes and the neighbours in the
+        // topic list are updated first, then the slot is written once, complete.
+        let index = self.slab.next_index();
         let hasher = &self.hasher;
         let slab = &self.slab;
-        let (key, pid) = (slab.get(index).key(), slab.get(index).pid());
+        let (key, pid) = (body.key(), body.pid());
 
         let (hash, found) = match known_key {
             Some(probe) => (probe.key_hash, probe.run_head),
@@ -411,21 +413,21 @@ impl IndexedStore {
         } else {
             found
         };
-        let old_pid_head = if replica == LOCAL {
-            let hash = hasher.hash_one(pid);
-            match self
-                .pids
-                .find_mut(hash, |&head| slab.get(head).has_pid(pid))
-            {
-                Some(head) => std::mem::replace(head, index),
-                None => {
-                    if self.pids.len() == self.pids.capacity() {
-                        grow_in_slab_order(&mut self.pids, slab, |slot| {
-                            hasher.hash_one(slot.pid())
-                        });
-                    }
-                    self.pids
-                        .insert_unique(hash, index, |&head| hasher.hash_one(slab.get(head).pid()));
+        let pid_next = if replica == LOCAL {
+            // Grown ahead (even if the pid turns out to be known), so that the one probe below
+            // both finds a known pid and places a new one.
+            if self.pids.len() == self.pids.capacity() {
+                grow_in_slab_order(&mut self.pids, slab, |slot| hasher.hash_one(slot.pid()));
+            }
+            let pid_hash = |&head: &u32| hasher.hash_one(slab.get(head).pid());
+            match self.pids.entry(
+                hasher.hash_one(pid),
+                |&head| slab.get(head).has_pid(pid),
+                pid_hash,
+            ) {
+                hash_table::Entry::Occupied(mut head) => std::mem::replace(head.get_mut(), index),
+                hash_table::Entry::Vacant(place) => {
+                    place.insert(index);
                     NIL
                 }
             }
@@ -440,7 +442,6 @@ impl IndexedStore {
         if visible {
             self.visible_len += 1;
         }
-        self.slab.get_mut(index).pid_next = old_pid_head;
 
         // Link into the topic list: right after the key's run head, or at the tail.
         let topic_record = self.topics[topic as usize].as_mut().expect("live topic");
@@ -448,7 +449,7 @@ impl IndexedStore {
         if visible {
             topic_record.visible += 1;
         }
-        let (prev, next) = if run_head == NIL {
+        let (topic_prev, topic_next) = if run_head == NIL {
             let tail = topic_record.tail;
             topic_record.tail = index;
             if tail == NIL {
@@ -462,15 +463,27 @@ impl IndexedStore {
             }
             (run_head, next)
         };
-        if prev != NIL {
-            self.slab.get_mut(prev).topic_next = index;
+        if topic_prev != NIL {
+            self.slab.get_mut(topic_prev).topic_next = index;
         }
-        if next != NIL {
-            self.slab.get_mut(next).topic_prev = index;
+        if topic_next != NIL {
+            self.slab.get_mut(topic_next).topic_prev = index;
         }
-        let slot = self.slab.get_mut(index);
-        slot.topic_prev = prev;
-        slot.topic_next = next;
+        let stored = self.slab.alloc(Slot {
+            text: body.text,
+            counter,
+            replica,
+            topic,
+            topic_prev,
+            topic_next,
+            pid_next,
+            key_len: body.key_len,
+            pid_len: body.pid_len,
+        });
+        debug_assert_eq!(stored, index);
+        if replaces != 0 {
+            self.replaces.insert(index, replaces);
+        }
         index
     }
 
