@@ -415,10 +415,9 @@ impl<E> AWORSet<DotMap<E>> {
     /// The delta of one element added under `dot`, built without searching anything.
     pub(crate) fn single(dot: Dot, element: E) -> Self {
         let context = CausalContext::single(&dot);
-        let mut items = SmallVec::new();
-        items.push((dot.counter, element));
-        let mut replicas = SmallVec::new();
-        replicas.push((dot.replica, Entries { items }));
+        // Filled inline at their one element: no capacity checks.
+        let items = SmallVec::from_buf([(dot.counter, element)]);
+        let replicas = SmallVec::from_buf([(dot.replica, Entries { items })]);
         AWORSet {
             store: DotMap { replicas },
             context,

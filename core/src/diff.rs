@@ -54,14 +54,13 @@ impl Diff {
 
     /// A diff of one join, allocated to its size: what a local track reports.
     pub(crate) fn single_join(presence: Presence) -> Diff {
-        let mut topics = SmallVec::new();
-        topics.push((
+        let topics = SmallVec::from_buf([(
             presence.entry.topic.clone(),
             TopicDiff {
                 joins: vec![presence],
                 leaves: Vec::new(),
             },
-        ));
+        )]);
         Diff {
             topics,
             index: None,
