@@ -56,10 +56,13 @@ impl Tracked {
     /// per track).
     #[inline(never)]
     fn single_join(dot: Dot, entry: Entry) -> Tracked {
+        // The diff first: its allocation is a call, and a delta built before it would be kept
+        // on the stack across the call, then copied.
+        let diff = Diff::single_join(Presence::new(dot.clone(), entry.clone()));
         Tracked {
             phx_ref: dot.phx_ref(),
-            delta: Delta::single(dot.clone(), entry.clone()),
-            diff: Diff::single_join(Presence::new(dot, entry)),
+            delta: Delta::single(dot, entry),
+            diff,
         }
     }
 }
