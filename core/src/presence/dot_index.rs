@@ -2,7 +2,8 @@
 //!
 //! A replica's counters are dense (it numbers its own events 1, 2, 3...), so the index is paged
 //! like a sparse array: pages of consecutive counters, allocated on first use and freed when
-//! their last entry leaves. A lookup hashes a page number and reads an array; growing never
+//! their last entry leaves. A lookup hashes a page number and reads an array (the page filled
+//! last is kept aside, so a replica's consecutive new dots skip the hashing); growing never
 //! needs to look at the entries themselves. The price: a page with a single long-lived entry
 //! among departed neighbours still costs its whole page (about 260 bytes).
 
@@ -21,6 +22,9 @@ struct Page {
 #[derive(Default)]
 pub(crate) struct DotIndex {
     pages: HashMap<u64, Box<Page>>,
+    /// The page counters were last added to, with its number, kept out of `pages`: a replica's
+    /// new dots fill one page in a row, so most insertions find their page without hashing.
+    recent: Option<(u64, Box<Page>)>,
     len: usize,
 }
 
@@ -33,21 +37,38 @@ impl DotIndex {
         self.len
     }
 
+    fn page(&self, number: u64) -> Option<&Page> {
+        match &self.recent {
+            Some((recent, page)) if *recent == number => Some(page),
+            _ => self.pages.get(&number).map(|page| &**page),
+        }
+    }
+
     pub(crate) fn get(&self, counter: u64) -> Option<u32> {
         let (page, offset) = split(counter);
-        let slot = self.pages.get(&page)?.slots[offset];
+        let slot = self.page(page)?.slots[offset];
         (slot != EMPTY).then_some(slot)
     }
 
     /// Maps `counter` to `slot`; the counter must not be mapped yet.
     pub(crate) fn insert(&mut self, counter: u64, slot: u32) {
-        let (page, offset) = split(counter);
-        let page = self.pages.entry(page).or_insert_with(|| {
-            Box::new(Page {
-                live: 0,
-                slots: [EMPTY; PAGE],
-            })
-        });
+        let (number, offset) = split(counter);
+        let page = match &mut self.recent {
+            Some((recent, page)) if *recent == number => page,
+            _ => {
+                // The page becomes the recent one; the one it replaces goes back to the map.
+                let page = self.pages.remove(&number).unwrap_or_else(|| {
+                    Box::new(Page {
+                        live: 0,
+                        slots: [EMPTY; PAGE],
+                    })
+                });
+                if let Some((previous, previous_page)) = self.recent.replace((number, page)) {
+                    self.pages.insert(previous, previous_page);
+                }
+                &mut self.recent.as_mut().expect("just set").1
+            }
+        };
         debug_assert_eq!(page.slots[offset], EMPTY);
         page.slots[offset] = slot;
         page.live += 1;
@@ -55,8 +76,13 @@ impl DotIndex {
     }
 
     pub(crate) fn remove(&mut self, counter: u64) -> Option<u32> {
-        let (page_number, offset) = split(counter);
-        let page = self.pages.get_mut(&page_number)?;
+        let (number, offset) = split(counter);
+        let in_recent = matches!(&self.recent, Some((recent, _)) if *recent == number);
+        let page = if in_recent {
+            &mut self.recent.as_mut().expect("matched").1
+        } else {
+            self.pages.get_mut(&number)?
+        };
         let slot = std::mem::replace(&mut page.slots[offset], EMPTY);
         if slot == EMPTY {
             return None;
@@ -64,20 +90,28 @@ impl DotIndex {
         page.live -= 1;
         self.len -= 1;
         if page.live == 0 {
-            self.pages.remove(&page_number);
+            if in_recent {
+                self.recent = None;
+            } else {
+                self.pages.remove(&number);
+            }
         }
         Some(slot)
+    }
+
+    /// Every page with its number, in no particular order.
+    fn all_pages(&self) -> impl Iterator<Item = (u64, &Page)> {
+        self.pages
+            .iter()
+            .map(|(&number, page)| (number, &**page))
+            .chain(self.recent.iter().map(|(number, page)| (*number, &**page)))
     }
 
     /// Every mapped slot, by ascending counter: a replica's entries arrive mostly in counter
     /// order, so this walks the slab mostly forwards, and changes derived from it come in a
     /// deterministic order.
     pub(crate) fn slots_by_counter(&self) -> Vec<u32> {
-        let mut pages: Vec<(u64, &Page)> = self
-            .pages
-            .iter()
-            .map(|(&number, page)| (number, &**page))
-            .collect();
+        let mut pages: Vec<(u64, &Page)> = self.all_pages().collect();
         pages.sort_unstable_by_key(|&(number, _)| number);
         let mut out = Vec::with_capacity(self.len);
         for (_, page) in pages {
@@ -88,13 +122,12 @@ impl DotIndex {
 
     /// Every mapped counter, in no particular order.
     pub(crate) fn counters(&self) -> impl Iterator<Item = u64> + '_ {
-        self.pages.iter().flat_map(|(&page, entries)| {
-            entries
-                .slots
+        self.all_pages().flat_map(|(number, page)| {
+            page.slots
                 .iter()
                 .enumerate()
                 .filter(|(_, slot)| **slot != EMPTY)
-                .map(move |(offset, _)| (page << PAGE_BITS) | offset as u64)
+                .map(move |(offset, _)| (number << PAGE_BITS) | offset as u64)
         })
     }
 }
@@ -116,7 +149,7 @@ mod tests {
             assert_eq!(index.remove(counter), Some(counter as u32 * 10));
         }
         assert_eq!(index.remove(5), None);
-        assert_eq!(index.pages.len(), 1, "emptied pages are freed");
+        assert_eq!(index.all_pages().count(), 1, "emptied pages are freed");
         assert_eq!(index.counters().collect::<Vec<_>>(), vec![200]);
         assert_eq!(index.slots_by_counter(), vec![2000]);
         index.insert(3, 30);
@@ -125,5 +158,31 @@ mod tests {
         assert_eq!(index.get(u64::MAX), None);
         index.insert(u64::MAX, 7);
         assert_eq!(index.get(u64::MAX), Some(7));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn behaves_like_a_map(ops in proptest::collection::vec((proptest::bool::ANY, 0u64..400), 0..300)) {
+            let mut index = DotIndex::default();
+            let mut model = std::collections::BTreeMap::new();
+            for (insert, counter) in ops {
+                if insert && !model.contains_key(&counter) {
+                    index.insert(counter, counter as u32 + 1);
+                    model.insert(counter, counter as u32 + 1);
+                } else {
+                    proptest::prop_assert_eq!(index.remove(counter), model.remove(&counter));
+                }
+                proptest::prop_assert_eq!(index.len(), model.len());
+            }
+            for counter in 0..400 {
+                proptest::prop_assert_eq!(index.get(counter), model.get(&counter).copied());
+            }
+            proptest::prop_assert_eq!(index.slots_by_counter(), model.values().copied().collect::<Vec<_>>());
+            let mut counters: Vec<u64> = index.counters().collect();
+            counters.sort_unstable();
+            proptest::prop_assert_eq!(counters, model.keys().copied().collect::<Vec<_>>());
+            let live_pages: std::collections::BTreeSet<u64> = model.keys().map(|c| c >> PAGE_BITS).collect();
+            proptest::prop_assert_eq!(index.all_pages().count(), live_pages.len(), "no empty page is kept");
+        }
     }
 }
