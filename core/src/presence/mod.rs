@@ -51,9 +51,8 @@ pub struct Tracked {
 impl Tracked {
     /// What a track returns for the new entry `entry` under `dot`.
     ///
-    /// Out of line on purpose: called, it builds the 336 bytes straight into the caller's
-    /// result; inlined, they were assembled on the stack and then copied there (two memcpy calls
-    /// per track).
+    /// Out of line on purpose: called, it builds the result straight into the caller's; inlined,
+    /// the result was assembled on the stack and then copied there (two memcpy calls per track).
     #[inline(never)]
     fn single_join(dot: Dot, entry: Entry) -> Tracked {
         // The diff first: its allocation is a call, and a delta built before it would be kept

@@ -87,18 +87,20 @@ impl Slab {
         }
     }
 
+    /// Stores `slot` under [`next_index`](Self::next_index), which it returns.
     fn alloc(&mut self, slot: Slot) -> u32 {
-        if let Some(index) = self.free.pop() {
-            self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)] = Some(slot);
-            return index;
+        let index = self.next_index();
+        if self.free.pop().is_none() {
+            if index as usize & (CHUNK - 1) == 0 {
+                self.chunks.push(Vec::with_capacity(CHUNK));
+            }
+            self.chunks
+                .last_mut()
+                .expect("a chunk with room")
+                .push(None);
         }
-        if self.chunks.last().is_none_or(|chunk| chunk.len() == CHUNK) {
-            self.chunks.push(Vec::with_capacity(CHUNK));
-        }
-        let chunk_index = self.chunks.len() - 1;
-        let chunk = &mut self.chunks[chunk_index];
-        chunk.push(Some(slot));
-        ((chunk_index << CHUNK_BITS) + chunk.len() - 1) as u32
+        self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)] = Some(slot);
+        index
     }
 
     fn release(&mut self, index: u32) -> Slot {
@@ -469,7 +471,7 @@ impl IndexedStore {
         if topic_next != NIL {
             self.slab.get_mut(topic_next).topic_prev = index;
         }
-        let stored = self.slab.alloc(Slot {
+        self.slab.alloc(Slot {
             text: body.text,
             counter,
             replica,
@@ -480,7 +482,6 @@ impl IndexedStore {
             key_len: body.key_len,
             pid_len: body.pid_len,
         });
-        debug_assert_eq!(stored, index);
         if replaces != 0 {
             self.replaces.insert(index, replaces);
         }
