@@ -970,7 +970,7 @@ async fn a_quiet_topics_crdt_client_gets_other_topics_churn_as_one_context_per_i
 
     // More churn elsewhere, then the flush: the client ends with exactly the server's list and
     // the server's whole context.
-    for (index, churner) in churners.iter_mut().enumerate().skip(5) {
+    for (churner, index) in churners[5..].iter_mut().zip(5..) {
         churner
             .join("room:busy1", "z", json!({"key": format!("late{index}")}))
             .await;
