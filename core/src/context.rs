@@ -356,10 +356,40 @@ impl CausalContext {
     }
 
     /// The least upper bound: every dot seen by either side.
+    ///
+    /// Costs O(k log n) for k replicas of `other` when at most one of them is new here, and
+    /// O(n + k) otherwise: many new replicas are merged with the known ones in one pass rather
+    /// than inserted one by one, each shifting the list.
     pub fn join(&mut self, other: &CausalContext) {
-        for (replica, ranges) in &other.replicas {
-            self.insert_ranges(replica, ranges);
+        let new = other
+            .replicas
+            .iter()
+            .filter(|(replica, ranges)| !ranges.is_empty() && self.position(replica).is_err())
+            .count();
+        if new <= 1 {
+            for (replica, ranges) in &other.replicas {
+                self.insert_ranges(replica, ranges);
+            }
+            return;
         }
+        let mine = std::mem::take(&mut self.replicas);
+        let mut joined = SmallVec::with_capacity(mine.len() + new);
+        let mut theirs = other
+            .replicas
+            .iter()
+            .filter(|(_, ranges)| !ranges.is_empty())
+            .peekable();
+        for (replica, mut ranges) in mine {
+            while let Some((before, their_ranges)) = theirs.next_if(|(r, _)| *r < replica) {
+                joined.push((before.clone(), their_ranges.clone()));
+            }
+            if let Some((_, their_ranges)) = theirs.next_if(|(r, _)| *r == replica) {
+                ranges.union(their_ranges);
+            }
+            joined.push((replica, ranges));
+        }
+        joined.extend(theirs.map(|(replica, ranges)| (replica.clone(), ranges.clone())));
+        self.replicas = joined;
     }
 
     /// The dots seen of one replica.
@@ -457,7 +487,33 @@ mod tests {
         );
     }
 
+    fn context_of(sections: &[(u8, Vec<(u64, u64)>)]) -> CausalContext {
+        let mut context = CausalContext::new();
+        for (name, ops) in sections {
+            let replica = ReplicaId::new(format!("r{name:02}"), u64::from(name % 3));
+            context.insert_ranges(&replica, &model(ops).0);
+        }
+        context
+    }
+
     proptest! {
+        #[test]
+        fn joining_contexts_equals_inserting_each_replica(
+            mine in prop::collection::vec((0u8..30, prop::collection::vec((0u64..50, 0u64..4), 0..6)), 0..12),
+            theirs in prop::collection::vec((0u8..30, prop::collection::vec((0u64..50, 0u64..4), 0..6)), 0..12),
+        ) {
+            let (mine, theirs) = (context_of(&mine), context_of(&theirs));
+            let mut joined = mine.clone();
+            joined.join(&theirs);
+            let mut by_inserts = mine.clone();
+            for (replica, ranges) in theirs.iter() {
+                by_inserts.insert_ranges(replica, ranges);
+            }
+            prop_assert_eq!(&joined, &by_inserts);
+            let listed: Vec<&ReplicaId> = joined.iter().map(|(replica, _)| replica).collect();
+            prop_assert!(listed.windows(2).all(|pair| pair[0] < pair[1]), "sorted, no repeats");
+        }
+
         #[test]
         fn ranges_behave_like_a_set(ops in prop::collection::vec((0u64..200, 0u64..4), 0..40),
                                     other in prop::collection::vec((0u64..200, 0u64..4), 0..40)) {
