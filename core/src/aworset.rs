@@ -31,7 +31,7 @@ pub trait DotStore {
     fn remove_dot(&mut self, dot: &Dot) -> Option<Self::Element>;
     /// How many elements `replica` added that are still stored.
     fn count_of(&self, replica: &ReplicaId) -> usize;
-    /// The counters of the stored dots of `replica`.
+    /// The counters of the stored dots of `replica`, ascending.
     fn counters_of(&self, replica: &ReplicaId) -> Vec<u64>;
 }
 

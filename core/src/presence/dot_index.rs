@@ -99,36 +99,43 @@ impl DotIndex {
         Some(slot)
     }
 
-    /// Every page with its number, in no particular order.
-    fn all_pages(&self) -> impl Iterator<Item = (u64, &Page)> {
-        self.pages
+    /// Every page with its number, by ascending number.
+    fn pages_in_order(&self) -> Vec<(u64, &Page)> {
+        let mut pages: Vec<(u64, &Page)> = self
+            .pages
             .iter()
             .map(|(&number, page)| (number, &**page))
             .chain(self.recent.iter().map(|(number, page)| (*number, &**page)))
+            .collect();
+        pages.sort_unstable_by_key(|&(number, _)| number);
+        pages
     }
 
     /// Every mapped slot, by ascending counter: a replica's entries arrive mostly in counter
     /// order, so this walks the slab mostly forwards, and changes derived from it come in a
     /// deterministic order.
     pub(crate) fn slots_by_counter(&self) -> Vec<u32> {
-        let mut pages: Vec<(u64, &Page)> = self.all_pages().collect();
-        pages.sort_unstable_by_key(|&(number, _)| number);
         let mut out = Vec::with_capacity(self.len);
-        for (_, page) in pages {
+        for (_, page) in self.pages_in_order() {
             out.extend(page.slots.iter().copied().filter(|&slot| slot != EMPTY));
         }
         out
     }
 
-    /// Every mapped counter, in no particular order.
-    pub(crate) fn counters(&self) -> impl Iterator<Item = u64> + '_ {
-        self.all_pages().flat_map(|(number, page)| {
-            page.slots
-                .iter()
-                .enumerate()
-                .filter(|(_, slot)| **slot != EMPTY)
-                .map(move |(offset, _)| (number << PAGE_BITS) | offset as u64)
-        })
+    /// Every mapped counter, ascending: what is derived from them (a merge's leaves, an
+    /// extract) comes in the same order in every process, whatever the map's hashing.
+    pub(crate) fn counters(&self) -> Vec<u64> {
+        let mut out = Vec::with_capacity(self.len);
+        for (number, page) in self.pages_in_order() {
+            out.extend(
+                page.slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, slot)| **slot != EMPTY)
+                    .map(|(offset, _)| (number << PAGE_BITS) | offset as u64),
+            );
+        }
+        out
     }
 }
 
@@ -149,8 +156,8 @@ mod tests {
             assert_eq!(index.remove(counter), Some(counter as u32 * 10));
         }
         assert_eq!(index.remove(5), None);
-        assert_eq!(index.all_pages().count(), 1, "emptied pages are freed");
-        assert_eq!(index.counters().collect::<Vec<_>>(), vec![200]);
+        assert_eq!(index.pages_in_order().len(), 1, "emptied pages are freed");
+        assert_eq!(index.counters(), vec![200]);
         assert_eq!(index.slots_by_counter(), vec![2000]);
         index.insert(3, 30);
         index.insert(700, 7000);
@@ -178,11 +185,9 @@ mod tests {
                 proptest::prop_assert_eq!(index.get(counter), model.get(&counter).copied());
             }
             proptest::prop_assert_eq!(index.slots_by_counter(), model.values().copied().collect::<Vec<_>>());
-            let mut counters: Vec<u64> = index.counters().collect();
-            counters.sort_unstable();
-            proptest::prop_assert_eq!(counters, model.keys().copied().collect::<Vec<_>>());
+            proptest::prop_assert_eq!(index.counters(), model.keys().copied().collect::<Vec<_>>());
             let live_pages: std::collections::BTreeSet<u64> = model.keys().map(|c| c >> PAGE_BITS).collect();
-            proptest::prop_assert_eq!(index.all_pages().count(), live_pages.len(), "no empty page is kept");
+            proptest::prop_assert_eq!(index.pages_in_order().len(), live_pages.len(), "no empty page is kept");
         }
     }
 }

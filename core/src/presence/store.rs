@@ -909,9 +909,9 @@ impl IndexedStore {
         self.find_slot(replica, counter).is_some()
     }
 
-    /// The counters of the stored entries of the replica numbered `replica`.
+    /// The counters of the stored entries of the replica numbered `replica`, ascending.
     pub(crate) fn counters_at(&self, replica: u32) -> Vec<u64> {
-        self.replica(replica).dots.counters().collect()
+        self.replica(replica).dots.counters()
     }
 
     /// Stores `entry` under (`replica`, `counter`), which must not be stored yet; returns the
@@ -1002,7 +1002,7 @@ impl DotStore for IndexedStore {
         let Some(&index) = self.replica_index.get(replica) else {
             return Vec::new();
         };
-        self.replica(index).dots.counters().collect()
+        self.replica(index).dots.counters()
     }
 }
 
@@ -1030,7 +1030,7 @@ mod tests {
         }
         for pid in &pids {
             let tracked = source.track("new", pid, pid, &Meta::empty()).unwrap();
-            delta = delta.merged(tracked.delta);
+            delta = delta.merged(tracked.delta());
         }
         let diff = peer.merge(delta);
 
@@ -1070,7 +1070,7 @@ mod tests {
                 other
                     .track("room", key, &pid, &Meta::empty())
                     .unwrap()
-                    .delta,
+                    .delta(),
             );
         }
         state.untrack("room", "carol", "p0");
