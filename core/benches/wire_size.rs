@@ -146,7 +146,7 @@ fn main() {
         .expect("fresh triple");
     let one_join = Message::Delta {
         from: single.replica().clone(),
-        delta: tracked.delta,
+        delta: tracked.delta(),
     };
     let one_sizes = sizes(&one_join);
     print_sizes("1-join delta message", &one_sizes);

@@ -73,7 +73,7 @@ pub fn churn(
         let tracked = source
             .track(&topic(i), &key(i), &pid(i), &meta(i))
             .expect("fresh triple");
-        delta = delta.merged(tracked.delta);
+        delta = delta.merged(tracked.delta());
     }
     for _ in 0..leaves {
         let i = *oldest;

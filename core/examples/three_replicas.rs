@@ -59,7 +59,7 @@ fn main() {
             &meta(r#"{"device":"phone","status":"online"}"#),
         )
         .expect("new presence");
-    send(&paris, &alice.delta, &mut [&mut tokyo, &mut lima]);
+    send(&paris, &alice.delta(), &mut [&mut tokyo, &mut lima]);
     let bob = tokyo
         .track(
             TOPIC,
@@ -68,7 +68,7 @@ fn main() {
             &meta(r#"{"device":"web","status":"online"}"#),
         )
         .expect("new presence");
-    send(&tokyo, &bob.delta, &mut [&mut paris, &mut lima]);
+    send(&tokyo, &bob.delta(), &mut [&mut paris, &mut lima]);
 
     println!("alice opens her laptop on lima: two devices, one key:");
     let laptop = lima
@@ -79,7 +79,7 @@ fn main() {
             &meta(r#"{"device":"laptop","status":"online"}"#),
         )
         .expect("new presence");
-    send(&lima, &laptop.delta, &mut [&mut paris, &mut tokyo]);
+    send(&lima, &laptop.delta(), &mut [&mut paris, &mut tokyo]);
 
     println!("bob goes away (an update: old meta leaves, new meta joins with phx_ref_prev):");
     let away = tokyo
@@ -90,7 +90,7 @@ fn main() {
             &meta(r#"{"device":"web","status":"away"}"#),
         )
         .expect("bob is tracked on tokyo");
-    send(&tokyo, &away.delta, &mut [&mut paris, &mut lima]);
+    send(&tokyo, &away.delta(), &mut [&mut paris, &mut lima]);
 
     println!("alice closes her phone:");
     let closed = paris.untrack_all("phone");
@@ -106,7 +106,7 @@ fn main() {
             &meta(r#"{"device":"web","status":"online"}"#),
         )
         .expect("new presence");
-    send(&tokyo, &back.delta, &mut [&mut paris, &mut lima]);
+    send(&tokyo, &back.delta(), &mut [&mut paris, &mut lima]);
     // The restarted node catches up with a full state from a peer.
     let catch_up = paris.full_state(Some(tokyo.replica()));
     let diff = tokyo.merge(catch_up);

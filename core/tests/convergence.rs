@@ -4,7 +4,7 @@
 //! replica's entries); the diffs a replica reports replay to its list; and merging presence
 //! deltas is commutative, associative and idempotent, as the join of the state it is.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use beryl_core::{CausalContext, Delta, Diff, Meta, Presence, PresenceState, ReplicaId};
 use proptest::prelude::*;
@@ -100,10 +100,15 @@ fn owned(state: &PresenceState) -> BTreeSet<Row> {
         .collect()
 }
 
+/// An owner's entries: (topic, key, pid) to (meta, ref).
+type Model = BTreeMap<(String, String, String), (String, String)>;
+
 /// What a run leaves behind: the replicas, every delta they produced (in the order produced),
 /// and the diffs an extra, passive replica reported while it received the same traffic.
 struct Run {
     states: Vec<PresenceState>,
+    /// What each owner should hold, kept from the operations' own results.
+    models: Vec<Model>,
     deltas: Vec<Delta>,
     observer: PresenceState,
     observed: Vec<Diff>,
@@ -116,6 +121,7 @@ fn run(ops: &[Op], repair: bool) -> Run {
     let mut states: Vec<PresenceState> = (0..=REPLICAS)
         .map(|i| PresenceState::new(ReplicaId::new(format!("node-{i}"), 1)))
         .collect();
+    let mut models = vec![BTreeMap::new(); REPLICAS];
     let mut deltas = Vec::new();
     let mut observed = Vec::new();
     let mut in_flight: Vec<(usize, Delta)> = Vec::new();
@@ -140,10 +146,15 @@ fn run(ops: &[Op], repair: bool) -> Run {
                 pid,
             } => {
                 let meta = Meta::from_json(r#"{"v":0}"#).unwrap();
-                if let Ok(tracked) =
-                    states[at].track(TOPICS[topic], &format!("k{key}"), &format!("p{pid}"), &meta)
-                {
-                    send(at, tracked.delta, &mut in_flight);
+                let id = (
+                    TOPICS[topic].to_owned(),
+                    format!("k{key}"),
+                    format!("p{pid}"),
+                );
+                if let Ok(tracked) = states[at].track(&id.0, &id.1, &id.2, &meta) {
+                    let entry = (meta.as_str().to_owned(), tracked.phx_ref().to_string());
+                    models[at].insert(id, entry);
+                    send(at, tracked.delta(), &mut in_flight);
                 }
             }
             Op::Update {
@@ -154,10 +165,15 @@ fn run(ops: &[Op], repair: bool) -> Run {
                 version,
             } => {
                 let meta = Meta::from_json(&format!(r#"{{"v":{version}}}"#)).unwrap();
-                if let Ok(updated) =
-                    states[at].update(TOPICS[topic], &format!("k{key}"), &format!("p{pid}"), &meta)
-                {
-                    send(at, updated.delta, &mut in_flight);
+                let id = (
+                    TOPICS[topic].to_owned(),
+                    format!("k{key}"),
+                    format!("p{pid}"),
+                );
+                if let Ok(updated) = states[at].update(&id.0, &id.1, &id.2, &meta) {
+                    let entry = (meta.as_str().to_owned(), updated.phx_ref().to_string());
+                    models[at].insert(id, entry);
+                    send(at, updated.delta(), &mut in_flight);
                 }
             }
             Op::Untrack {
@@ -166,12 +182,19 @@ fn run(ops: &[Op], repair: bool) -> Run {
                 key,
                 pid,
             } => {
-                let change =
-                    states[at].untrack(TOPICS[topic], &format!("k{key}"), &format!("p{pid}"));
+                let id = (
+                    TOPICS[topic].to_owned(),
+                    format!("k{key}"),
+                    format!("p{pid}"),
+                );
+                let change = states[at].untrack(&id.0, &id.1, &id.2);
+                models[at].remove(&id);
                 send(at, change.delta, &mut in_flight);
             }
             Op::UntrackAll { at, pid } => {
-                let change = states[at].untrack_all(&format!("p{pid}"));
+                let pid = format!("p{pid}");
+                let change = states[at].untrack_all(&pid);
+                models[at].retain(|(_, _, held), _| *held != pid);
                 send(at, change.delta, &mut in_flight);
             }
             Op::Deliver { pick } if !in_flight.is_empty() => {
@@ -205,6 +228,7 @@ fn run(ops: &[Op], repair: bool) -> Run {
     let observer = states.pop().expect("the observer is the last state");
     Run {
         states,
+        models,
         deltas,
         observer,
         observed,
@@ -241,6 +265,16 @@ proptest! {
     fn replicas_converge_to_the_union_of_what_each_owner_holds(ops in prop::collection::vec(op(), 0..80)) {
         let run = run(&ops, true);
         let expected: BTreeSet<Row> = run.states.iter().flat_map(owned).collect();
+        // What the owners' own operations left, independently of any state's lists.
+        let modelled: BTreeSet<Row> = run
+            .models
+            .iter()
+            .flatten()
+            .map(|((topic, key, pid), (meta, phx_ref))| {
+                (topic.clone(), key.clone(), pid.clone(), meta.clone(), phx_ref.clone())
+            })
+            .collect();
+        prop_assert_eq!(&expected, &modelled);
         for state in run.states.iter().chain([&run.observer]) {
             prop_assert_eq!(rows(state), expected.clone());
             prop_assert_eq!(state.len(), expected.len());

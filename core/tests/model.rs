@@ -72,9 +72,9 @@ proptest! {
                     let owner = if r { &mut remote } else { &mut local };
                     let (k, p) = (format!("k{key}"), format!("p{pid}"));
                     let outcome = if matches!(op, Op::Track { .. }) {
-                        owner.track(TOPICS[topic], &k, &p, &meta).map(|t| t.delta).ok()
+                        owner.track(TOPICS[topic], &k, &p, &meta).map(|t| t.delta()).ok()
                     } else {
-                        owner.update(TOPICS[topic], &k, &p, &meta).map(|t| t.delta).ok()
+                        owner.update(TOPICS[topic], &k, &p, &meta).map(|t| t.delta()).ok()
                     };
                     prop_assert_eq!(outcome.is_some(), matches!(op, Op::Update { .. }) || !model.contains_key(&(topic, key, pid, r)));
                     if let Some(delta) = outcome {

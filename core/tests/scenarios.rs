@@ -48,9 +48,9 @@ fn two_devices_of_one_key_in_one_topic_one_leaves_the_other_stays() {
     let mut b = PresenceState::new(replica("b", 1));
     let phone = a.track("room:lobby", "alice", "phone", &online()).unwrap();
     let laptop = a.track("room:lobby", "alice", "laptop", &online()).unwrap();
-    assert_ne!(phone.phx_ref, laptop.phx_ref);
-    b.merge(phone.delta);
-    b.merge(laptop.delta);
+    assert_ne!(phone.phx_ref(), laptop.phx_ref());
+    b.merge(phone.delta());
+    b.merge(laptop.delta());
     assert_eq!(b.get_by_key("room:lobby", "alice").len(), 2);
 
     let gone = a.untrack("room:lobby", "alice", "phone");
@@ -67,11 +67,11 @@ fn two_devices_of_one_key_in_one_topic_one_leaves_the_other_stays() {
 fn update_then_replicate_then_untrack_leaves_nothing_behind_on_the_remote() {
     let mut a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
-    b.merge(a.track("t", "alice", "s1", &online()).unwrap().delta);
+    b.merge(a.track("t", "alice", "s1", &online()).unwrap().delta());
     b.merge(
         a.update("t", "alice", "s1", &meta(r#"{"status":"away"}"#))
             .unwrap()
-            .delta,
+            .delta(),
     );
     assert_eq!(
         listed(&b, "t"),
@@ -87,37 +87,131 @@ fn an_update_is_one_diff_with_the_old_meta_in_leaves_and_the_new_one_in_joins() 
     let mut a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
     let tracked = a.track("t", "alice", "s1", &online()).unwrap();
-    b.merge(tracked.delta);
+    b.merge(tracked.delta());
     let updated = a
         .update("t", "alice", "s1", &meta(r#"{"status":"away"}"#))
         .unwrap();
-    assert_ne!(updated.phx_ref, tracked.phx_ref);
-    for diff in [updated.diff.clone(), b.merge(updated.delta)] {
+    assert_ne!(updated.phx_ref(), tracked.phx_ref());
+    for diff in [updated.diff(), b.merge(updated.delta())] {
         let changes = diff.topic("t").expect("the topic changed");
         assert_eq!(changes.leaves.len(), 1);
         assert_eq!(changes.joins.len(), 1);
         assert_eq!(changes.leaves[0].meta(), r#"{"status":"online"}"#);
-        assert_eq!(changes.leaves[0].phx_ref(), tracked.phx_ref);
+        assert_eq!(changes.leaves[0].phx_ref(), tracked.phx_ref());
         assert_eq!(changes.joins[0].meta(), r#"{"status":"away"}"#);
-        assert_eq!(changes.joins[0].phx_ref(), updated.phx_ref);
-        assert_eq!(
-            changes.joins[0].phx_ref_prev(),
-            Some(tracked.phx_ref.clone())
-        );
+        assert_eq!(changes.joins[0].phx_ref(), updated.phx_ref());
+        assert_eq!(changes.joins[0].phx_ref_prev(), Some(tracked.phx_ref()));
     }
+}
+
+#[test]
+fn an_update_delta_carries_the_new_entry_alone_and_covers_the_old_one() {
+    let mut a = PresenceState::new(replica("a", 1));
+    let tracked = a.track("t", "alice", "s1", &online()).unwrap();
+    let updated = a
+        .update("t", "alice", "s1", &meta(r#"{"status":"away"}"#))
+        .unwrap();
+    assert_eq!(
+        updated.replaced().map(|old| old.phx_ref()),
+        Some(tracked.phx_ref())
+    );
+    let delta = updated.delta();
+    let stored: Vec<(u64, String)> = delta
+        .store()
+        .iter()
+        .map(|(_, counter, entry)| (counter, entry.meta().to_owned()))
+        .collect();
+    assert_eq!(stored, vec![(2, r#"{"status":"away"}"#.to_owned())]);
+    let covered: Vec<u64> = delta
+        .context()
+        .ranges(a.replica())
+        .expect("the local replica")
+        .counters()
+        .collect();
+    assert_eq!(covered, vec![1, 2, 3], "old dot, new dot, and the seal");
+    assert_eq!(delta.context().replica_count(), 1);
+
+    // On its own, the update's delta removes the old entry: the track arriving late (after
+    // the update) adds nothing back.
+    let mut b = PresenceState::new(replica("b", 1));
+    let diff = b.merge(delta);
+    assert_eq!(joins(&diff), vec![pair("alice", "s1")]);
+    assert!(b.merge(tracked.delta()).is_empty());
+    assert_eq!(
+        listed(&b, "t"),
+        vec![("alice".into(), "s1".into(), r#"{"status":"away"}"#.into())]
+    );
+}
+
+#[test]
+fn a_peer_that_missed_an_untrack_or_an_update_is_repaired_by_delta_since() {
+    let mut a = PresenceState::new(replica("a", 1));
+    let mut b = PresenceState::new(replica("b", 1));
+    for pid in ["s1", "s2", "s3"] {
+        b.merge(a.track("t", "alice", pid, &online()).unwrap().delta());
+    }
+    // b misses all of these: a removal, a disconnect and an update whose new entry is then
+    // removed again (so the only delta that reaches b would name none of the old entries).
+    a.untrack("t", "alice", "s1");
+    a.untrack_all("s2");
+    a.update("t", "alice", "s3", &meta(r#"{"status":"away"}"#))
+        .unwrap();
+    let late = a.untrack("t", "alice", "s3").delta;
+    b.merge(late);
+    assert_eq!(b.len(), 3, "every old entry is a ghost on b for now");
+
+    let repair = a.delta_since(b.context(), Some(b.replica()));
+    let diff = b.merge(repair);
+    assert_eq!(
+        leaves(&diff),
+        vec![
+            pair("alice", "s1"),
+            pair("alice", "s2"),
+            pair("alice", "s3")
+        ]
+    );
+    assert_eq!(b.len(), 0);
+    assert_eq!(
+        b.context().ranges(a.replica()),
+        a.context().ranges(a.replica())
+    );
+}
+
+#[test]
+fn a_merge_reports_its_leaves_in_dot_order() {
+    // Enough entries to spread over many pages of the dot index: the leaves must not follow
+    // the order of its hash map.
+    let mut a = PresenceState::new(replica("a", 1));
+    let mut b = PresenceState::new(replica("b", 1));
+    for i in 0..1_000 {
+        a.track("t", &format!("user:{i}"), "conn", &online())
+            .unwrap();
+    }
+    b.merge(a.full_state(None));
+    a.untrack_all("conn");
+    // A full state whose context covers more dots than b holds: b walks what it holds.
+    let diff = b.merge(a.full_state(None));
+    let counters: Vec<u64> = diff.leaves().map(|p| p.dot().counter).collect();
+    assert_eq!(counters, (1..=1_000).collect::<Vec<u64>>());
 }
 
 #[test]
 fn a_restart_with_the_same_name_shows_the_new_entries_and_never_the_old_ones() {
     let mut old_a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
-    b.merge(old_a.track("t", "alice", "s1", &online()).unwrap().delta);
+    b.merge(old_a.track("t", "alice", "s1", &online()).unwrap().delta());
     b.merge(b_full_for(&old_a, &b));
+    let b_before_restart = b.full_state(None);
+    assert_eq!(
+        b_before_restart.store().len(),
+        1,
+        "b's state holds a's old entry"
+    );
 
     // "a" restarts: same name, new incarnation, counters start again at 1.
     let mut new_a = PresenceState::new(replica("a", 2));
     let fresh = new_a.track("t", "bob", "s9", &online()).unwrap();
-    let diff = b.merge(fresh.delta);
+    let diff = b.merge(fresh.delta());
     assert_eq!(
         joins(&diff),
         vec![pair("bob", "s9")],
@@ -130,9 +224,11 @@ fn a_restart_with_the_same_name_shows_the_new_entries_and_never_the_old_ones() {
     );
     assert_eq!(listed(&b, "t").len(), 1);
 
-    // The restarted node merges b's state, which once held the old incarnation's entries.
-    let from_b = new_a.merge(b.full_state(Some(new_a.replica())));
-    assert!(joins(&from_b).is_empty());
+    // The restarted node merges b's state from before the restart, which holds the old
+    // incarnation's entry: it is this process's own name, so nothing of it is taken.
+    let from_b = new_a.merge(b_before_restart);
+    assert!(from_b.is_empty(), "{from_b:?}");
+    assert_eq!(new_a.stored_len(), 1);
     // Even a peer that still holds the old entries cannot bring them back.
     let stale = old_a.full_state(None);
     assert!(new_a.merge(stale.clone()).is_empty());
@@ -153,9 +249,9 @@ fn a_late_delta_from_an_old_incarnation_does_not_hide_the_new_one() {
     let mut old_a = PresenceState::new(replica("a", 1));
     let mut new_a = PresenceState::new(replica("a", 2));
     let mut b = PresenceState::new(replica("b", 1));
-    let late_track = old_a.track("t", "alice", "s1", &online()).unwrap().delta;
+    let late_track = old_a.track("t", "alice", "s1", &online()).unwrap().delta();
     let late_untrack = old_a.untrack("t", "alice", "s1").delta;
-    b.merge(new_a.track("t", "alice", "s2", &online()).unwrap().delta);
+    b.merge(new_a.track("t", "alice", "s2", &online()).unwrap().delta());
     assert!(b.merge(late_track).is_empty());
     assert!(b.merge(late_untrack).is_empty());
     assert_eq!(
@@ -170,7 +266,7 @@ fn a_permanent_removal_survives_gossip_from_a_replica_that_still_holds_the_entri
     let mut a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
     let mut c = PresenceState::new(replica("c", 1));
-    let delta = a.track("t", "alice", "s1", &online()).unwrap().delta;
+    let delta = a.track("t", "alice", "s1", &online()).unwrap().delta();
     b.merge(delta.clone());
     c.merge(delta);
 
@@ -201,7 +297,7 @@ fn a_permanent_removal_survives_gossip_from_a_replica_that_still_holds_the_entri
 fn down_then_up_gives_leaves_then_joins_and_a_second_down_reports_nothing() {
     let mut a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
-    b.merge(a.track("t", "alice", "s1", &online()).unwrap().delta);
+    b.merge(a.track("t", "alice", "s1", &online()).unwrap().delta());
     let down = b.replica_down(a.replica()).unwrap();
     assert_eq!(leaves(&down), vec![pair("alice", "s1")]);
     assert!(joins(&down).is_empty());
@@ -209,7 +305,7 @@ fn down_then_up_gives_leaves_then_joins_and_a_second_down_reports_nothing() {
     assert!(b.replica_down(a.replica()).unwrap().is_empty());
 
     // While down, merges are applied but report no joins that list would hide.
-    let hidden = b.merge(a.track("t", "bob", "s2", &online()).unwrap().delta);
+    let hidden = b.merge(a.track("t", "bob", "s2", &online()).unwrap().delta());
     assert!(hidden.is_empty());
     assert!(listed(&b, "t").is_empty());
     assert_eq!(b.stored_len(), 2);
@@ -259,11 +355,17 @@ fn a_user_moving_from_replica_a_to_replica_b_ends_with_exactly_b_entry_everywher
     let mut a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
     let mut c = PresenceState::new(replica("c", 1));
-    let on_a = a.track("t", "alice", "socket-1", &online()).unwrap().delta;
+    let on_a = a
+        .track("t", "alice", "socket-1", &online())
+        .unwrap()
+        .delta();
     b.merge(on_a.clone());
     c.merge(on_a);
     // The socket reconnects to b before a noticed the disconnect.
-    let on_b = b.track("t", "alice", "socket-2", &online()).unwrap().delta;
+    let on_b = b
+        .track("t", "alice", "socket-2", &online())
+        .unwrap()
+        .delta();
     let off_a = a.untrack_all("socket-1").delta;
     c.merge(on_b.clone());
     a.merge(on_b);
@@ -286,7 +388,7 @@ fn untracking_an_unknown_entry_and_merging_a_seen_delta_are_no_ops() {
     assert!(change.delta.store().is_empty() && change.delta.context().is_empty());
     assert!(a.untrack_all("nothing").diff.is_empty());
 
-    let delta = a.track("t", "alice", "s1", &online()).unwrap().delta;
+    let delta = a.track("t", "alice", "s1", &online()).unwrap().delta();
     assert_eq!(joins(&b.merge(delta.clone())), vec![pair("alice", "s1")]);
     assert!(b.merge(delta.clone()).is_empty());
     let removal = a.untrack("t", "alice", "s1").delta;
@@ -321,7 +423,11 @@ fn tracking_the_same_triple_twice_is_refused_but_every_other_combination_is_fine
 fn only_the_owner_removes_its_entries() {
     let mut a = PresenceState::new(replica("a", 1));
     let mut b = PresenceState::new(replica("b", 1));
-    b.merge(a.track("t", "alice", "same-pid", &online()).unwrap().delta);
+    b.merge(
+        a.track("t", "alice", "same-pid", &online())
+            .unwrap()
+            .delta(),
+    );
     // The same pid string on b is b's own business: b cannot remove a's entry.
     assert!(b.untrack("t", "alice", "same-pid").diff.is_empty());
     assert!(b.untrack_all("same-pid").diff.is_empty());
@@ -343,7 +449,7 @@ fn liveness_bookkeeping_does_not_grow_with_restarts() {
     b.track("t", "bob", "s0", &online()).unwrap();
     for incarnation in 1..=1_000 {
         let mut a = PresenceState::new(replica("a", incarnation));
-        b.merge(a.track("t", "alice", "s1", &online()).unwrap().delta);
+        b.merge(a.track("t", "alice", "s1", &online()).unwrap().delta());
         if incarnation % 3 == 0 {
             b.replica_down(a.replica()).unwrap();
         }
@@ -370,7 +476,7 @@ fn a_forgotten_replica_leaves_no_record_and_only_removed_ones_can_be_forgotten()
         remote
             .track("room", "k", "p", &Meta::empty())
             .expect("track")
-            .delta,
+            .delta(),
     );
     assert!(
         !local.forget_replica(&gone),
@@ -396,7 +502,7 @@ fn a_down_verdict_that_comes_before_the_entries_keeps_them_hidden() {
             .is_empty()
     );
     assert!(
-        client.merge(tracked.delta).is_empty(),
+        client.merge(tracked.delta()).is_empty(),
         "no join for a hidden entry"
     );
     assert!(client.list("room").is_empty());

@@ -594,7 +594,7 @@ fn a_peer_cannot_add_or_remove_entries_in_another_replicas_name() {
     let ghost = forger
         .track("room", "ghost", "g1", &Meta::empty())
         .expect("track");
-    let mut forged = ghost.delta;
+    let mut forged = ghost.delta();
     let mut removal = beryl_core::CausalContext::new();
     removal.insert_ranges(
         &carol,

@@ -219,7 +219,7 @@ impl Cluster {
                 let meta = Meta::from_json(meta).unwrap();
                 let state = self.states.get_mut(replica).unwrap();
                 let done = state.track(topic, key, pid, &meta).unwrap();
-                (replica, deliver, done.delta, done.diff)
+                (replica, deliver, done.delta(), done.diff())
             }
             Step::Update {
                 replica,
@@ -232,7 +232,7 @@ impl Cluster {
                 let meta = Meta::from_json(meta).unwrap();
                 let state = self.states.get_mut(replica).unwrap();
                 let done = state.update(topic, key, pid, &meta).unwrap();
-                (replica, deliver, done.delta, done.diff)
+                (replica, deliver, done.delta(), done.diff())
             }
             Step::Untrack {
                 replica,
@@ -825,7 +825,7 @@ fn one_join(meta: &str) -> Message {
     let delta = state
         .track("room:1", "user:1", "pid:1", &Meta::from_json(meta).unwrap())
         .unwrap()
-        .delta;
+        .delta();
     Message::Delta { from: id, delta }
 }
 

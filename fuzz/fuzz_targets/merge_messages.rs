@@ -233,7 +233,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         .state
                         .track(topic(t), &format!("k{key}"), &format!("p{pid}"), &meta)
                 {
-                    source.add(tracked.delta);
+                    source.add(tracked.delta());
                 }
             }
             Op::Update {
@@ -250,7 +250,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         .state
                         .update(topic(t), &format!("k{key}"), &format!("p{pid}"), &meta)
                 {
-                    source.add(updated.delta);
+                    source.add(updated.delta());
                 }
             }
             Op::Untrack {

@@ -106,7 +106,7 @@ mod tests {
         let mut delta = Delta::default();
         for topic in ["room:1", "room:2"] {
             let tracked = server.track(topic, "alice", "p", &Meta::empty()).unwrap();
-            delta = delta.merged(tracked.delta);
+            delta = delta.merged(tracked.delta());
         }
         let projected = project(&delta, "room:1");
         assert_eq!(projected.store().len(), 1);

@@ -185,7 +185,7 @@ mod tests {
         let mut writer = ReadModelWriter::new(model.clone());
         for (key, pid) in [("bob", "p1"), ("alice", "p2"), ("bob", "p3")] {
             let tracked = state.track("room", key, pid, &Meta::empty()).unwrap();
-            writer.apply(&state, &tracked.diff);
+            writer.apply(&state, &tracked.diff());
         }
         writer.publish();
         let before = model.load();

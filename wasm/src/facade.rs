@@ -67,11 +67,11 @@ impl StateFacade {
         key: &str,
         pid: &str,
         meta: &str,
-    ) -> Result<(beryl_core::Ref, beryl_core::Diff), BindingError> {
+    ) -> Result<beryl_core::Tracked, BindingError> {
         let meta = self.meta(meta)?;
         let tracked = self.state.track(topic, key, pid, &meta)?;
-        self.remember(tracked.delta);
-        Ok((tracked.phx_ref, tracked.diff))
+        self.remember(tracked.delta());
+        Ok(tracked)
     }
 
     /// Tracks a connection; the diff as JSON (its one join carries the new `phxRef`).
@@ -82,7 +82,7 @@ impl StateFacade {
         pid: &str,
         meta: &str,
     ) -> Result<String, BindingError> {
-        Ok(json::diff(&self.tracked(topic, key, pid, meta)?.1))
+        Ok(json::diff(&self.tracked(topic, key, pid, meta)?.diff()))
     }
 
     /// Tracks a connection; only the new `phxRef`. A track's diff is one join of exactly what
@@ -94,8 +94,8 @@ impl StateFacade {
         pid: &str,
         meta: &str,
     ) -> Result<String, BindingError> {
-        let (phx_ref, _) = self.tracked(topic, key, pid, meta)?;
-        Ok(phx_ref.as_str().to_owned())
+        let tracked = self.tracked(topic, key, pid, meta)?;
+        Ok(tracked.phx_ref().as_str().to_owned())
     }
 
     /// Replaces a local entry's meta; the diff as JSON (its join carries the new `phxRef`).
@@ -107,9 +107,9 @@ impl StateFacade {
         meta: &str,
     ) -> Result<String, BindingError> {
         let meta = self.meta(meta)?;
-        let tracked = self.state.update(topic, key, pid, &meta)?;
-        self.remember(tracked.delta);
-        Ok(json::diff(&tracked.diff))
+        let change = self.state.update(topic, key, pid, &meta)?.into_change();
+        self.remember(change.delta);
+        Ok(json::diff(&change.diff))
     }
 
     /// Stops tracking a local entry (a no-op with an empty diff when it is not tracked).

@@ -37,32 +37,74 @@ pub struct Change {
     pub diff: Diff,
 }
 
-/// The outcome of `track` or `update`: the new entry's ref, plus the delta and diff.
+/// The outcome of `track` or `update`: the new presence and, for an update, the one it replaced.
+///
+/// The delta to send and the diff to report follow from those two, so they are built when asked
+/// for ([`delta`](Self::delta), [`diff`](Self::diff), [`into_change`](Self::into_change)): a caller
+/// that only wants the ref, as Phoenix's `track` returns, pays for neither.
 #[derive(Clone, Debug)]
 pub struct Tracked {
-    /// The `phx_ref` of the new entry.
-    pub phx_ref: Ref,
-    /// What to send to peers.
-    pub delta: Delta,
-    /// What became visible or invisible.
-    pub diff: Diff,
+    presence: Presence,
+    replaced: Option<Presence>,
+    /// The fresh, empty dot an update consumes after the entry it replaced (see
+    /// [`PresenceState::untrack`] for why removals carry one).
+    seal: u64,
 }
 
 impl Tracked {
-    /// What a track returns for the new entry `entry` under `dot`.
-    ///
-    /// Out of line on purpose: called, it builds the result straight into the caller's; inlined,
-    /// the result was assembled on the stack and then copied there (two memcpy calls per track).
-    #[inline(never)]
-    fn single_join(dot: Dot, entry: Entry) -> Tracked {
-        // The diff first: its allocation is a call, and a delta built before it would be kept
-        // on the stack across the call, then copied.
-        let diff = Diff::single_join(Presence::new(dot.clone(), entry.clone()));
-        Tracked {
-            phx_ref: dot.phx_ref(),
-            delta: Delta::single(dot, entry),
-            diff,
+    /// The `phx_ref` of the new entry.
+    pub fn phx_ref(&self) -> Ref {
+        self.presence.phx_ref()
+    }
+
+    /// The new presence.
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
+    /// For an update, the presence it replaced (it left); `None` for a track.
+    pub fn replaced(&self) -> Option<&Presence> {
+        self.replaced.as_ref()
+    }
+
+    /// What to send to peers: the new entry under its dot, and for an update a context that also
+    /// covers the replaced dot and the seal, so a receiver drops the old entry.
+    pub fn delta(&self) -> Delta {
+        let mut delta = Delta::single(self.presence.dot.clone(), self.presence.entry.clone());
+        if let Some(old) = &self.replaced {
+            let context = delta.context_mut();
+            context.insert(&old.dot);
+            context.insert(&Dot::new(old.dot.replica.clone(), self.seal));
         }
+        delta
+    }
+
+    /// What became visible or invisible: the new presence joined, the replaced one left.
+    pub fn diff(&self) -> Diff {
+        match &self.replaced {
+            None => Diff::single_join(self.presence.clone()),
+            Some(old) => {
+                let mut diff = Diff::new();
+                diff.push_leave(old.clone());
+                diff.push_join(self.presence.clone());
+                diff
+            }
+        }
+    }
+
+    /// The delta and the diff, taking the presences rather than copying them.
+    pub fn into_change(self) -> Change {
+        let delta = self.delta();
+        let diff = match self.replaced {
+            None => Diff::single_join(self.presence),
+            Some(old) => {
+                let mut diff = Diff::new();
+                diff.push_leave(old);
+                diff.push_join(self.presence);
+                diff
+            }
+        };
+        Change { delta, diff }
     }
 }
 
@@ -146,7 +188,8 @@ impl PresenceState {
     /// Tracks the connection `pid` of `key` in `topic` with `meta`, on the local replica.
     ///
     /// Refused with [`TrackError::AlreadyTracked`] when this replica already tracks the same
-    /// (topic, key, pid); the same pid under another key or topic is a separate entry.
+    /// (topic, key, pid); the same pid under another key or topic is a separate entry. The
+    /// limits in force are checked here, on the way in.
     pub fn track(
         &mut self,
         topic: &str,
@@ -171,7 +214,11 @@ impl PresenceState {
         let counter = self.set.context_mut().insert_next(&self.local);
         let dot = Dot::new(self.local.clone(), counter);
         self.set.store_mut().insert_local(&probe, counter, &entry);
-        Ok(Tracked::single_join(dot, entry))
+        Ok(Tracked {
+            presence: Presence::new(dot, entry),
+            replaced: None,
+            seal: 0,
+        })
     }
 
     /// Replaces the meta of a local entry, atomically: the old entry leaves and a new one, with a
@@ -200,23 +247,32 @@ impl PresenceState {
             &self.limits,
         )?;
         let old_dot = Dot::new(self.local.clone(), old_counter);
-        let (removed, removal) = self.set.remove(&old_dot);
-        let (new_dot, addition) = self.set.add(&self.local, entry.clone());
-        let mut diff = Diff::new();
-        if let Some(old_entry) = removed {
-            diff.push_leave(Presence::new(old_dot, old_entry));
-        }
-        let phx_ref = new_dot.phx_ref();
-        diff.push_join(Presence::new(new_dot, entry));
+        let old_entry = self
+            .set
+            .store_mut()
+            .remove_dot(&old_dot)
+            .expect("find_local names a stored entry");
+        let counter = self.set.context_mut().insert_next(&self.local);
+        let new_dot = Dot::new(self.local.clone(), counter);
+        self.set
+            .store_mut()
+            .insert_dot(new_dot.clone(), entry.clone());
+        let seal = self.set.context_mut().insert_next(&self.local);
         Ok(Tracked {
-            phx_ref,
-            delta: removal.merged(addition),
-            diff,
+            presence: Presence::new(new_dot, entry),
+            replaced: Some(Presence::new(old_dot, old_entry)),
+            seal,
         })
     }
 
     /// Stops tracking a local entry. Untracking an entry this replica does not hold is a no-op
     /// with an empty change (it may have been removed already, or belong to another replica).
+    ///
+    /// A removal creates no entry, but its delta carries a fresh, empty *seal* dot besides the
+    /// removed one: a seal is never removed, so it reaches a peer only together with the removal
+    /// it seals. A peer that missed the removal therefore lacks a dot the owner's context has,
+    /// and [`delta_since`](Self::delta_since) repairs it; without the seal the peer's context
+    /// would look complete while it still held the entry.
     pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> Change {
         match self.set.store().find_local(topic, key, pid) {
             Some(counter) => self.remove_local(&[counter]),
@@ -224,7 +280,8 @@ impl PresenceState {
         }
     }
 
-    /// Stops tracking every local entry of `pid`, in every topic (for a disconnect).
+    /// Stops tracking every local entry of `pid`, in every topic (for a disconnect). One seal
+    /// dot covers them all (see [`untrack`](Self::untrack)).
     pub fn untrack_all(&mut self, pid: &str) -> Change {
         let counters = self.set.store().local_counters_of_pid(pid);
         self.remove_local(&counters)
@@ -234,18 +291,24 @@ impl PresenceState {
         let mut change = Change::default();
         for &counter in counters {
             let dot = Dot::new(self.local.clone(), counter);
-            let (removed, delta) = self.set.remove(&dot);
-            if let Some(entry) = removed {
+            if let Some(entry) = self.set.store_mut().remove_dot(&dot) {
+                change.delta.context_mut().insert(&dot);
                 change.diff.push_leave(Presence::new(dot, entry));
-                let previous = std::mem::take(&mut change.delta);
-                change.delta = previous.merged(delta);
             }
+        }
+        if !change.diff.is_empty() {
+            let seal = self.set.context_mut().insert_next(&self.local);
+            change
+                .delta
+                .context_mut()
+                .insert(&Dot::new(self.local.clone(), seal));
         }
         change
     }
 
     /// The visible presences of `topic`, grouped by key (keys in order), each key's presences
-    /// ordered by dot. Costs O(size of the result).
+    /// ordered by dot. Costs O(size of the result), plus the topic's hidden entries of replicas
+    /// marked down (they are stored, and skipped).
     pub fn list(&self, topic: &str) -> Vec<KeyPresences> {
         self.set
             .store()
@@ -255,7 +318,8 @@ impl PresenceState {
             .collect()
     }
 
-    /// The visible presences of `key` in `topic`, ordered by dot. Costs O(size of the result).
+    /// The visible presences of `key` in `topic`, ordered by dot. Costs O(size of the result),
+    /// plus the key's hidden entries of replicas marked down.
     pub fn get_by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
         let mut presences = self.set.store().by_key(topic, key);
         presences.sort_unstable_by(|a, b| a.dot.cmp(&b.dot));
@@ -542,8 +606,9 @@ impl PresenceState {
 
     /// The local replica's entries and dots created after its counter `after`.
     ///
-    /// Additions only: removing an entry creates no dot, so the removal of an entry born at or
-    /// before `after` is not in here. To broadcast changes, send (or join and send) the deltas
+    /// Additions only: the seal dot of a later removal is in here, but not the removed entry's
+    /// own dot when it was born at or before `after`, so that removal is not applied by a peer
+    /// that merges this (it only sees the gap). To broadcast changes, send (or join and send) the deltas
     /// the mutators return, as the sync engine does; to repair a peer, use
     /// [`delta_since`](Self::delta_since) or [`repair_since`](Self::repair_since).
     pub fn local_delta_since(&self, after: u64) -> Delta {

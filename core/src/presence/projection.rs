@@ -66,14 +66,17 @@ impl Delta {
     /// Whether every dot of the context is an entry of the delta: it adds entries and removes
     /// none, so it changes nothing for a client replica of a topic none of its entries are in.
     pub fn only_adds(&self) -> bool {
-        let covered: u64 = self.context().iter().map(|(_, ranges)| ranges.len()).sum();
-        covered == self.store().len() as u64
+        // Replica by replica: a peer sets the counters, and a sum over replicas could overflow.
+        self.context()
+            .iter()
+            .all(|(replica, ranges)| ranges.len() == self.store().count_of(replica) as u64)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::DotRanges;
     use crate::meta::Meta;
     use crate::replica::ReplicaId;
 
@@ -130,7 +133,7 @@ mod tests {
         let mut remote = PresenceState::new(other.clone());
         let tracked = remote.track("room", "ada", "p1", &meta("{}")).unwrap();
         let mut server = PresenceState::new(ReplicaId::new("server", 1));
-        server.merge(tracked.delta);
+        server.merge(tracked.delta());
         server.replica_down(&other).unwrap();
         assert!(server.list("room").is_empty());
 
@@ -154,13 +157,13 @@ mod tests {
         for index in 0..6 {
             let topic = if index % 2 == 0 { "room" } else { "elsewhere" };
             let pid = format!("p{index}");
-            deltas.push(server.track(topic, "k", &pid, &meta("{}")).unwrap().delta);
+            deltas.push(server.track(topic, "k", &pid, &meta("{}")).unwrap().delta());
         }
         deltas.push(
             server
                 .update("room", "k", "p2", &meta(r#"{"s":2}"#))
                 .unwrap()
-                .delta,
+                .delta(),
         );
         deltas.push(server.untrack("room", "k", "p0").delta);
         deltas.push(server.untrack_all("p4").delta);
@@ -177,13 +180,42 @@ mod tests {
     #[test]
     fn only_adds_tells_additions_from_removals() {
         let mut server = PresenceState::new(ReplicaId::new("server", 1));
-        let added = server.track("room", "k", "p", &meta("{}")).unwrap().delta;
+        let added = server.track("room", "k", "p", &meta("{}")).unwrap().delta();
         assert!(added.only_adds());
         let updated = server
             .update("room", "k", "p", &meta(r#"{"a":1}"#))
             .unwrap()
-            .delta;
+            .delta();
         assert!(!updated.only_adds());
         assert!(!server.untrack("room", "k", "p").delta.only_adds());
+    }
+
+    #[test]
+    fn only_adds_compares_each_replica_and_cannot_overflow() {
+        let mut a = PresenceState::new(ReplicaId::new("a", 1));
+        let mut b = PresenceState::new(ReplicaId::new("b", 1));
+        let both = a
+            .track("room", "k", "p", &meta("{}"))
+            .unwrap()
+            .delta()
+            .merged(b.track("room", "k", "p", &meta("{}")).unwrap().delta());
+        assert!(both.only_adds());
+        // One replica's removal is not made up for by another's extra entries.
+        let mut uneven = both.clone();
+        uneven
+            .context_mut()
+            .insert(&Dot::new(ReplicaId::new("a", 1), 2));
+        uneven.store_mut().insert_dot(
+            Dot::new(ReplicaId::new("c", 1), 1),
+            a.get(&Dot::new(ReplicaId::new("a", 1), 1)).unwrap().entry,
+        );
+        assert!(!uneven.only_adds());
+        // Ranges as long as a peer may claim: their lengths add up past u64::MAX.
+        let mut huge = Delta::new();
+        huge.context_mut()
+            .insert_ranges(&ReplicaId::new("a", 1), &DotRanges::up_to(u64::MAX));
+        huge.context_mut()
+            .insert_ranges(&ReplicaId::new("b", 1), &DotRanges::up_to(1));
+        assert!(!huge.only_adds());
     }
 }

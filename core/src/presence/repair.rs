@@ -3,8 +3,8 @@
 //!
 //! A removal drops a dot from the store but creates no new dot, so a peer that missed it sees
 //! the same version vector as the owner and never learns it has a ghost. Two things fix that:
-//! the owner seals each batch of removals with a fresh, empty dot (so a missed removal shows up
-//! as a gap in the digest), and a repair carries, besides the entries the peer has not seen, the
+//! every removal is sealed with a fresh, empty dot (so a missed removal shows up as a gap in the
+//! digest; see [`PresenceState::untrack`]), and a repair carries, besides the entries the peer has not seen, the
 //! removed dots it has seen (so the peer drops the entries it still holds).
 
 use crate::aworset::{DotMap, DotStore};
@@ -14,17 +14,6 @@ use crate::presence::{Delta, PresenceState};
 use crate::replica::ReplicaId;
 
 impl PresenceState {
-    /// Consumes a fresh local dot without storing anything under it, and returns the delta that
-    /// carries it. Called after local removals, so that peers which missed them see from the
-    /// owner's digest that they are behind.
-    pub(crate) fn seal_local_removals(&mut self) -> Delta {
-        let dot = Dot::new(self.local.clone(), self.local_counter() + 1);
-        self.set.context_mut().insert(&dot);
-        let mut context = CausalContext::new();
-        context.insert(&dot);
-        Delta::from_parts(DotMap::default(), context)
-    }
-
     /// What a peer that has seen the dots `seen` of `replica` needs in order to hold exactly the
     /// entries of `replica` that this state holds: the entries it has not seen, and, in the
     /// context, every dot this state has seen except the live ones the peer already has, so that
@@ -42,8 +31,7 @@ impl PresenceState {
         if !self.shares(replica) || mine.difference(seen).is_empty() {
             return Delta::from_parts(store, context);
         }
-        let mut counters = self.set.store().counters_of(replica);
-        counters.sort_unstable();
+        let counters = self.set.store().counters_of(replica);
         let mut live_seen = DotRanges::new();
         for counter in counters {
             if seen.contains(counter) {
@@ -82,11 +70,8 @@ mod tests {
             .track("room", "alice", "p1", &Meta::empty())
             .expect("track");
         let mut peer = PresenceState::new(replica("b"));
-        peer.merge(tracked.delta);
-        let before = owner.digest();
+        peer.merge(tracked.delta());
         owner.untrack("room", "alice", "p1");
-        assert_eq!(owner.digest(), before, "a removal alone leaves no trace");
-        owner.seal_local_removals();
         let theirs = peer.digest().ranges(owner.replica()).cloned().unwrap();
         let mine = owner.digest().ranges(owner.replica()).cloned().unwrap();
         assert!(!mine.difference(&theirs).is_empty());
@@ -101,11 +86,10 @@ mod tests {
             let tracked = owner
                 .track("room", pid, pid, &Meta::empty())
                 .expect("track");
-            peer.merge(tracked.delta);
+            peer.merge(tracked.delta());
         }
         // The peer misses every one of these.
         owner.untrack("room", "p2", "p2");
-        owner.seal_local_removals();
         owner
             .update("room", "p3", "p3", &Meta::from_json(r#"{"x":1}"#).unwrap())
             .expect("update");

@@ -98,7 +98,7 @@ mod tests {
         let mut log = SentLog::new(2, 0);
         for pid in ["p1", "p2", "p3"] {
             let tracked = state.track("room", pid, pid, &Meta::empty()).unwrap();
-            log.push(state.local_counter(), 1, tracked.delta);
+            log.push(state.local_counter(), 1, tracked.delta());
         }
         // The limit of two dots dropped the first delta.
         assert!(log.since(0).is_none());
@@ -112,7 +112,7 @@ mod tests {
         let mut state = PresenceState::new(ReplicaId::new("a", 1));
         let mut log = SentLog::new(1, 0);
         let tracked = state.track("room", "k", "p", &Meta::empty()).unwrap();
-        log.push(1, 1, tracked.delta);
+        log.push(1, 1, tracked.delta());
         assert!(log.since(0).is_some());
         log.push(3, 2, Delta::default());
         assert!(log.since(0).is_none());

@@ -21,12 +21,13 @@
 //! - Each broadcast interval, a node broadcasts one [`Message::Delta`] with every local change
 //!   since its previous broadcast. With nothing to send, it broadcasts a [`Message::Heartbeat`]
 //!   carrying its digest (every [`SyncConfig::heartbeat_every`] idle intervals).
-//! - A node's own dots are always `1..=n`. A delta that removes entries (untrack, or the old
-//!   entry of an update) also carries a fresh, empty *seal* dot. A removed entry's dot may later
-//!   reach a peer that never saw it added, but a seal is never removed, so it only ever reaches
-//!   a peer together with the removals it seals: a peer that has every dot of a node up to its
-//!   highest has applied all of its changes, and a peer that missed a delta sees a gap. Any
-//!   message tells the receiver the sender's highest dot; a receiver that lacks some sends that
+//! - A node's own dots are always `1..=n`. A change that removes entries (untrack, or the old
+//!   entry of an update) also carries a fresh, empty *seal* dot (see
+//!   [`PresenceState::untrack`]). A removed entry's dot may later reach a peer that never saw it
+//!   added, but a seal is never removed, so it only ever reaches a peer together with the
+//!   removals it seals: a peer that has every dot of a node up to its highest has applied all
+//!   of its changes, and a peer that missed a delta sees a gap. Any message tells the receiver
+//!   the sender's highest dot; a receiver that lacks some sends that
 //!   peer a [`Message::StateRequest`] with what it has of it.
 //! - The peer answers with a [`Message::StateReply`]: the deltas the requester missed, if they
 //!   are still in its recent log ([`SyncConfig::catch_up_limit`]), else a repair of its own
@@ -61,7 +62,7 @@ use crate::error::{TrackError, UpdateError};
 use crate::liveness::ReplicaStatus;
 use crate::message::Message;
 use crate::meta::Meta;
-use crate::presence::{Change, Delta, PresenceState};
+use crate::presence::{Change, Delta, PresenceState, Tracked};
 use crate::replica::ReplicaId;
 use catch_up::SentLog;
 use peers::{Peers, allowed};
@@ -74,8 +75,6 @@ pub struct SyncEngine {
     peers: Peers,
     /// Local changes not broadcast yet, joined into one delta.
     pending: Delta,
-    /// Whether `pending` removes entries, and so needs a seal before it goes out.
-    unsealed_removals: bool,
     log: SentLog,
     next_broadcast: u64,
     idle_intervals: u32,
@@ -119,7 +118,6 @@ impl SyncEngine {
             config,
             peers: Peers::default(),
             pending: Delta::default(),
-            unsealed_removals: false,
             idle_intervals: 0,
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -208,8 +206,7 @@ impl SyncEngine {
         meta: &Meta,
     ) -> Result<Ref, TrackError> {
         let tracked = self.state.track(topic, key, pid, meta)?;
-        self.local_change(tracked.delta, tracked.diff);
-        Ok(tracked.phx_ref)
+        Ok(self.local_tracked(tracked))
     }
 
     /// Replaces the meta of a local presence (see [`PresenceState::update`]).
@@ -221,9 +218,14 @@ impl SyncEngine {
         meta: &Meta,
     ) -> Result<Ref, UpdateError> {
         let tracked = self.state.update(topic, key, pid, meta)?;
-        self.unsealed_removals = true;
-        self.local_change(tracked.delta, tracked.diff);
-        Ok(tracked.phx_ref)
+        Ok(self.local_tracked(tracked))
+    }
+
+    fn local_tracked(&mut self, tracked: Tracked) -> Ref {
+        let phx_ref = tracked.phx_ref();
+        let Change { delta, diff } = tracked.into_change();
+        self.local_change(delta, diff);
+        phx_ref
     }
 
     /// Stops tracking a local presence. Returns how many presences left (0 when this replica
@@ -242,7 +244,6 @@ impl SyncEngine {
     fn local_removal(&mut self, change: Change) -> usize {
         let removed = change.diff.leaves().count();
         if removed > 0 {
-            self.unsealed_removals = true;
             self.local_change(change.delta, change.diff);
         }
         removed
@@ -304,16 +305,7 @@ impl SyncEngine {
             return;
         }
         self.idle_intervals = 0;
-        let mut delta = std::mem::take(&mut self.pending);
-        if std::mem::take(&mut self.unsealed_removals) {
-            let seal = self.state.seal_local_removals();
-            // The seal's dot is in the state's context: client replicas fed from Applied
-            // deltas need it too, or their context never equals the state's (nor compacts).
-            if self.config.report_applied {
-                self.events.push_back(Event::Applied(seal.clone()));
-            }
-            delta = delta.merged(seal);
-        }
+        let delta = std::mem::take(&mut self.pending);
         let dots = delta
             .context()
             .ranges(self.state.replica())

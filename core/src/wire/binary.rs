@@ -763,7 +763,7 @@ mod tests {
             .unwrap();
         Message::Delta {
             from: state.replica().clone(),
-            delta: tracked.delta,
+            delta: tracked.delta(),
         }
     }
 
@@ -915,7 +915,7 @@ mod tests {
         for i in 0..2_000 {
             let meta = Meta::from_json(&format!(r#"{{"pad":"{padding}","n":{i}}}"#)).unwrap();
             let tracked = state.track("t", "", &format!("{i}"), &meta).unwrap();
-            delta = delta.merged(tracked.delta);
+            delta = delta.merged(tracked.delta());
         }
         let message = Message::Delta {
             from: state.replica().clone(),
@@ -953,7 +953,7 @@ mod tests {
         for name in ["a", "b", "c"] {
             let mut state = PresenceState::new(ReplicaId::new(name, 1));
             let tracked = state.track("t", "k", "p", &Meta::empty()).unwrap();
-            delta = delta.merged(tracked.delta);
+            delta = delta.merged(tracked.delta());
             from = Some(state.replica().clone());
         }
         let message = Message::Delta {
@@ -1027,7 +1027,7 @@ mod tests {
             let meta =
                 Meta::from_json(&format!(r#"{{"long_field_name":"same","n":{number}}}"#)).unwrap();
             let tracked = state.track("t", &format!("k{i}"), "p", &meta).unwrap();
-            delta = delta.merged(tracked.delta);
+            delta = delta.merged(tracked.delta());
         }
         let message = Message::Delta {
             from: state.replica().clone(),

@@ -550,7 +550,7 @@ mod tests {
         let updated = state.update("room", "k\u{e9}", "p\n", &meta).unwrap();
         Message::Delta {
             from: state.replica().clone(),
-            delta: updated.delta,
+            delta: updated.delta(),
         }
     }
 
@@ -567,10 +567,10 @@ mod tests {
             for i in 0..200 {
                 let meta = Meta::from_json(&format!(r#"{{"i":{i},"s":"x"}}"#)).unwrap();
                 let pid = format!("p{i}");
-                delta = delta.merged(state.track("room", "k", &pid, &meta).unwrap().delta);
+                delta = delta.merged(state.track("room", "k", &pid, &meta).unwrap().delta());
                 if i % 3 == 0 {
                     let updated = state.update("room", "k", &pid, &meta).unwrap();
-                    delta = delta.merged(updated.delta);
+                    delta = delta.merged(updated.delta());
                 }
             }
             from = Some(state.replica().clone());
@@ -695,7 +695,7 @@ mod tests {
             decode_default(&deep),
             Err(DecodeError::TooDeep { max: 32, .. })
         ));
-        let gap = text.replacen("\"base\":2,\"cloud\":[]", "\"base\":1,\"cloud\":[[2,2]]", 1);
+        let gap = text.replacen("\"base\":3,\"cloud\":[]", "\"base\":1,\"cloud\":[[2,3]]", 1);
         assert_ne!(gap, text);
         assert!(matches!(
             decode_default(&gap),

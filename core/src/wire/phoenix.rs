@@ -176,13 +176,14 @@ mod tests {
             payload,
             format!(
                 r#"{{"alice":{{"metas":[{{"z":1.50,"a":[1e3, 2],"phx_ref":"{}"}}]}},"bob":{{"metas":[{{ "phx_ref":"{}"}}]}}}}"#,
-                tracked.phx_ref, bob_ref
+                tracked.phx_ref(),
+                bob_ref
             )
         );
         let parsed: Value = serde_json::from_str(&payload).unwrap();
         assert_eq!(
             parsed["alice"]["metas"][0]["phx_ref"],
-            tracked.phx_ref.as_str()
+            tracked.phx_ref().as_str()
         );
     }
 
@@ -195,21 +196,21 @@ mod tests {
         let second = state
             .update("room", "alice", "p1", &meta(r#"{"s":2}"#))
             .unwrap();
-        let payload: Value = serde_json::from_str(&encode_diff(&second.diff, "room")).unwrap();
+        let payload: Value = serde_json::from_str(&encode_diff(&second.diff(), "room")).unwrap();
         let joined = &payload["joins"]["alice"]["metas"][0];
         assert_eq!(joined["s"], 2);
-        assert_eq!(joined["phx_ref"], second.phx_ref.as_str());
-        assert_eq!(joined["phx_ref_prev"], first.phx_ref.as_str());
+        assert_eq!(joined["phx_ref"], second.phx_ref().as_str());
+        assert_eq!(joined["phx_ref_prev"], first.phx_ref().as_str());
         let left = &payload["leaves"]["alice"]["metas"][0];
-        assert_eq!(left["phx_ref"], first.phx_ref.as_str());
+        assert_eq!(left["phx_ref"], first.phx_ref().as_str());
         assert!(left.get("phx_ref_prev").is_none());
     }
 
     #[test]
     fn a_diff_is_encoded_for_one_topic_only_with_both_keys_present() {
         let mut state = state();
-        let mut diff = state.track("a", "k1", "p", &Meta::empty()).unwrap().diff;
-        diff.extend(state.track("b", "k2", "p", &Meta::empty()).unwrap().diff);
+        let mut diff = state.track("a", "k1", "p", &Meta::empty()).unwrap().diff();
+        diff.extend(state.track("b", "k2", "p", &Meta::empty()).unwrap().diff());
         let payload: Value = serde_json::from_str(&encode_diff(&diff, "a")).unwrap();
         assert_eq!(payload["joins"].as_object().unwrap().len(), 1);
         assert!(payload["joins"].get("k1").is_some());

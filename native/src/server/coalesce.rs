@@ -70,7 +70,10 @@ impl EntryIndex {
     /// smaller of the delta's context and the index.
     pub fn removed_by(&mut self, delta: &Delta) -> HashSet<Arc<str>> {
         let context = delta.context();
-        let covered: u64 = context.iter().map(|(_, ranges)| ranges.len()).sum();
+        // Saturating: a peer sets the counters, and their ranges can be near u64::MAX long.
+        let covered = context
+            .iter()
+            .fold(0u64, |sum, (_, ranges)| sum.saturating_add(ranges.len()));
         let mut removed = Vec::new();
         if covered <= self.topic_of.len() as u64 {
             for (replica, ranges) in context.iter() {
@@ -168,12 +171,12 @@ mod tests {
         let mut dots = Vec::new();
         for (topic, key) in [("a", "k1"), ("b", "k2"), ("b", "k3")] {
             let tracked = state.track(topic, key, key, &Meta::empty()).unwrap();
-            dots.push(dot_of(&tracked.delta));
-            index.insert(dot_of(&tracked.delta), Arc::from(topic));
+            dots.push(dot_of(&tracked.delta()));
+            index.insert(dot_of(&tracked.delta()), Arc::from(topic));
         }
         // An add removes nothing; a leave removes its entry, found through the delta's context.
         let added = state.track("c", "k4", "k4", &Meta::empty()).unwrap();
-        assert!(index.removed_by(&added.delta).is_empty());
+        assert!(index.removed_by(&added.delta()).is_empty());
         let left = state.untrack("a", "k1", "k1");
         let removed = index.removed_by(&left.delta);
         assert_eq!(removed, HashSet::from([Arc::from("a")]));

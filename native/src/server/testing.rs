@@ -128,7 +128,7 @@ impl PresenceService for LocalService {
         self.change(|state| {
             state
                 .track(topic, key, pid, &meta)
-                .map(|tracked| (tracked.delta, tracked.diff))
+                .map(|tracked| (tracked.delta(), tracked.diff()))
                 .map_err(|error| error.to_string())
         })
     }
@@ -143,7 +143,7 @@ impl PresenceService for LocalService {
         self.change(|state| {
             state
                 .update(topic, key, pid, &meta)
-                .map(|tracked| (tracked.delta, tracked.diff))
+                .map(|tracked| (tracked.delta(), tracked.diff()))
                 .map_err(|error| error.to_string())
         })
     }

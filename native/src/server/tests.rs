@@ -762,7 +762,7 @@ async fn a_crdt_client_on_json_gets_json_messages_and_liveness_verdicts() {
         .track("room", "far", "p", &beryl_core::Meta::empty())
         .unwrap();
     world.service.with_state(|state| {
-        state.merge(tracked.delta);
+        state.merge(tracked.delta());
         state.replica_down(&other).unwrap();
     });
 
@@ -1006,7 +1006,9 @@ async fn after_lost_events_every_socket_is_resynced_with_the_current_state_and_v
     let tracked = remote
         .track("room", "far-user", "p", &beryl_core::Meta::empty())
         .unwrap();
-    let diff = world.service.with_state(|state| state.merge(tracked.delta));
+    let diff = world
+        .service
+        .with_state(|state| state.merge(tracked.delta()));
     world.service.emit(vec![ServiceEvent::Diff(Arc::new(diff))]);
 
     let mut ada = world.connect();
