@@ -275,6 +275,9 @@ impl SyncEngine {
 
     /// Advances the engine's clock to `now`: liveness verdicts, deferred requests and replies,
     /// and the broadcast when its interval is due.
+    ///
+    /// `now` must not go backwards (use a monotonic clock): after a time far ahead, broadcasts
+    /// and down verdicts wait until the clock gets there again.
     pub fn tick(&mut self, now: u64) {
         if self.stopped {
             return;
