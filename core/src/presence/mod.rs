@@ -45,10 +45,9 @@ pub struct Change {
 #[derive(Clone, Debug)]
 pub struct Tracked {
     presence: Presence,
-    replaced: Option<Presence>,
-    /// The fresh, empty dot an update consumes after the entry it replaced (see
-    /// [`PresenceState::untrack`] for why removals carry one).
-    seal: u64,
+    /// For an update: the replaced presence, and the counter of the fresh, empty dot that seals
+    /// its removal (see [`PresenceState::untrack`] for why removals carry one).
+    replaced: Option<(Presence, u64)>,
 }
 
 impl Tracked {
@@ -64,47 +63,43 @@ impl Tracked {
 
     /// For an update, the presence it replaced (it left); `None` for a track.
     pub fn replaced(&self) -> Option<&Presence> {
-        self.replaced.as_ref()
+        self.replaced.as_ref().map(|(old, _)| old)
     }
 
     /// What to send to peers: the new entry under its dot, and for an update a context that also
     /// covers the replaced dot and the seal, so a receiver drops the old entry.
     pub fn delta(&self) -> Delta {
         let mut delta = Delta::single(self.presence.dot.clone(), self.presence.entry.clone());
-        if let Some(old) = &self.replaced {
+        if let Some((old, seal)) = &self.replaced {
             let context = delta.context_mut();
             context.insert(&old.dot);
-            context.insert(&Dot::new(old.dot.replica.clone(), self.seal));
+            context.insert(&Dot::new(old.dot.replica.clone(), *seal));
         }
         delta
     }
 
     /// What became visible or invisible: the new presence joined, the replaced one left.
     pub fn diff(&self) -> Diff {
-        match &self.replaced {
-            None => Diff::single_join(self.presence.clone()),
-            Some(old) => {
-                let mut diff = Diff::new();
-                diff.push_leave(old.clone());
-                diff.push_join(self.presence.clone());
-                diff
-            }
-        }
+        Self::diff_of(self.presence.clone(), self.replaced().cloned())
     }
 
     /// The delta and the diff, taking the presences rather than copying them.
     pub fn into_change(self) -> Change {
         let delta = self.delta();
-        let diff = match self.replaced {
-            None => Diff::single_join(self.presence),
+        let diff = Self::diff_of(self.presence, self.replaced.map(|(old, _)| old));
+        Change { delta, diff }
+    }
+
+    fn diff_of(presence: Presence, replaced: Option<Presence>) -> Diff {
+        match replaced {
+            None => Diff::single_join(presence),
             Some(old) => {
                 let mut diff = Diff::new();
                 diff.push_leave(old);
-                diff.push_join(self.presence);
+                diff.push_join(presence);
                 diff
             }
-        };
-        Change { delta, diff }
+        }
     }
 }
 
@@ -217,7 +212,6 @@ impl PresenceState {
         Ok(Tracked {
             presence: Presence::new(dot, entry),
             replaced: None,
-            seal: 0,
         })
     }
 
@@ -260,8 +254,7 @@ impl PresenceState {
         let seal = self.set.context_mut().insert_next(&self.local);
         Ok(Tracked {
             presence: Presence::new(new_dot, entry),
-            replaced: Some(Presence::new(old_dot, old_entry)),
-            seal,
+            replaced: Some((Presence::new(old_dot, old_entry), seal)),
         })
     }
 
@@ -607,9 +600,9 @@ impl PresenceState {
     /// The local replica's entries and dots created after its counter `after`.
     ///
     /// Additions only: the seal dot of a later removal is in here, but not the removed entry's
-    /// own dot when it was born at or before `after`, so that removal is not applied by a peer
-    /// that merges this (it only sees the gap). To broadcast changes, send (or join and send) the deltas
-    /// the mutators return, as the sync engine does; to repair a peer, use
+    /// own dot when it was born at or before `after`, so a peer that merges this does not apply
+    /// that removal (it only sees the gap). To broadcast changes, send (or join and send) the
+    /// deltas the mutators return, as the sync engine does; to repair a peer, use
     /// [`delta_since`](Self::delta_since) or [`repair_since`](Self::repair_since).
     pub fn local_delta_since(&self, after: u64) -> Delta {
         let mut store = DotMap::default();
