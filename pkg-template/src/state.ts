@@ -61,6 +61,150 @@ export function parseDiff<M extends object>(text: string): Diff<M> {
   return diff;
 }
 
+/** Presences' JSON for `encodeDiff`: each meta as the exact text given, the rest as it is. */
+function presencesJson(presences: readonly Presence<object>[], metaTexts: readonly string[]): string {
+  let out = "";
+  for (let index = 0; index < presences.length; index += 1) {
+    const { meta: _, ...rest } = presences[index]!;
+    out += `${index > 0 ? "," : ""}{"meta":${metaTexts[index]!},${JSON.stringify(rest).slice(1)}`;
+  }
+  return `[${out}]`;
+}
+
+// The flags of a presence in the compact form (wasm/src/compact.rs): which fields it writes.
+const TOPIC = 1;
+const KEY = 2;
+const REF_PREV = 4;
+const REPLICA = 8;
+
+/**
+ * Presences from the compact form the wasm side writes lists and diffs in: `text` holds their
+ * strings one after the other (a topic, key or replica left out when it equals the previous
+ * presence's), then the metas as one JSON array; `words` says which fields each presence writes
+ * and where each ends. Only the metas' array goes through `JSON.parse`.
+ *
+ * Frozen presences (a diff's) share one frozen replica object per run of the same replica and
+ * their meta texts are collected into `metaTexts` for `encodeDiff`; otherwise every object is
+ * fresh, the caller's to change. `groups`, when given, gets the presences grouped by key (each
+ * group's first presence writes its key). Reads `count` presences from word `at` on, continuing
+ * the text at `cursor.pos`; leaves `cursor.pos` and `cursor.at` after them.
+ */
+function readPresences<M extends object>(
+  text: string,
+  words: Uint32Array,
+  metas: M[],
+  cursor: Cursor,
+  count: number,
+  frozen: boolean,
+  metaTexts: string[] | null,
+  groups: KeyPresences<M>[] | null,
+): Presence<M>[] {
+  const metasStart = words[1]!;
+  const out: Presence<M>[] = [];
+  let { pos, at, meta: metaIndex, metaEnd: previousMetaEnd } = cursor;
+  let topic = "";
+  let key = "";
+  let name = "";
+  let incarnation = "";
+  let shared: ReplicaId | undefined;
+  let group: Presence<M>[] = [];
+  for (let index = 0; index < count; index += 1, metaIndex += 1) {
+    const flags = words[at++]!;
+    if ((flags & TOPIC) !== 0) topic = text.slice(pos, (pos = words[at++]!));
+    if ((flags & KEY) !== 0) key = text.slice(pos, (pos = words[at++]!));
+    const pid = text.slice(pos, (pos = words[at++]!));
+    const phxRef = text.slice(pos, (pos = words[at++]!));
+    const phxRefPrev = (flags & REF_PREV) !== 0 ? text.slice(pos, (pos = words[at++]!)) : null;
+    if ((flags & REPLICA) !== 0) {
+      name = text.slice(pos, (pos = words[at++]!));
+      incarnation = text.slice(pos, (pos = words[at++]!));
+      shared = undefined;
+    }
+    const metaEnd = words[at++]!;
+    const meta = metas[metaIndex]!;
+    // The meta's text: after the separator ("[" or ",") that ends the previous one.
+    const metaFrom = previousMetaEnd + 1;
+    previousMetaEnd = metaEnd;
+    let presence: Presence<M>;
+    if (frozen) {
+      freezeJson(meta);
+      shared ??= Object.freeze({ name, incarnation });
+      presence = Object.freeze({ topic, key, pid, meta, phxRef, phxRefPrev, replica: shared });
+      metaTexts?.push(text.slice(metasStart + metaFrom, metasStart + metaEnd));
+    } else {
+      presence = { topic, key, pid, meta, phxRef, phxRefPrev, replica: { name, incarnation } };
+    }
+    out.push(presence);
+    if (groups !== null) {
+      if ((flags & KEY) !== 0) {
+        group = [];
+        groups.push({ key, presences: group });
+      }
+      group.push(presence);
+    }
+  }
+  cursor.pos = pos;
+  cursor.at = at;
+  cursor.meta = metaIndex;
+  cursor.metaEnd = previousMetaEnd;
+  return out;
+}
+
+/** Where reading the compact form is: text index, word index, meta index, last meta's end. */
+interface Cursor {
+  pos: number;
+  at: number;
+  meta: number;
+  metaEnd: number;
+}
+
+/** The metas of a compact result: the JSON array at the end of its text. */
+function metasOf<M extends object>(text: string, words: Uint32Array): M[] {
+  return JSON.parse(text.slice(words[1]!)) as M[];
+}
+
+/** A diff from its compact form: frozen, and its metas' texts remembered for `encodeDiff`. */
+export function readDiff<M extends object>(text: string, words: Uint32Array): Diff<M> {
+  const count = words[0]!;
+  if (count === 0) {
+    return Object.freeze({ joins: Object.freeze([]), leaves: Object.freeze([]) });
+  }
+  const metas = metasOf<M>(text, words);
+  const metaTexts: string[] = [];
+  const cursor: Cursor = { pos: 0, at: 3, meta: 0, metaEnd: 0 };
+  const joinCount = words[2]!;
+  const joins = Object.freeze(readPresences(text, words, metas, cursor, joinCount, true, metaTexts, null));
+  const leaves = Object.freeze(
+    readPresences(text, words, metas, cursor, count - joinCount, true, metaTexts, null),
+  );
+  const diff: Diff<M> = Object.freeze({ joins, leaves });
+  diffText.set(
+    diff,
+    () =>
+      `{"joins":${presencesJson(joins, metaTexts)},"leaves":${presencesJson(leaves, metaTexts.slice(joins.length))}}`,
+  );
+  return diff;
+}
+
+/** A topic's listing from its compact form: fresh objects, grouped by key. */
+export function readList<M extends object>(text: string, words: Uint32Array): KeyPresences<M>[] {
+  const groups: KeyPresences<M>[] = [];
+  const count = words[0]!;
+  if (count > 0) {
+    const cursor: Cursor = { pos: 0, at: 2, meta: 0, metaEnd: 0 };
+    readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null, groups);
+  }
+  return groups;
+}
+
+/** Presences from their compact form: fresh objects. */
+export function readPresenceList<M extends object>(text: string, words: Uint32Array): Presence<M>[] {
+  const count = words[0]!;
+  if (count === 0) return [];
+  const cursor: Cursor = { pos: 0, at: 2, meta: 0, metaEnd: 0 };
+  return readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null, null);
+}
+
 /**
  * The diff of a track, built here from what the call was given and the ref the wasm side
  * returned (one join, nothing else can change): the same value `parseDiff` would give for the
@@ -93,11 +237,7 @@ export function joinDiff<M extends object>(
   if (metaWasText) {
     // Text given by the caller may format numbers or spaces its own way: encodeDiff sends the
     // meta exactly as it was tracked. (An object's JSON.stringify text round-trips as it is.)
-    diffText.set(diff, () => {
-      const { meta: _, ...rest } = presence;
-      const fields = JSON.stringify(rest).slice(1, -1);
-      return `{"joins":[{"meta":${metaText},${fields}}],"leaves":[]}`;
-    });
+    diffText.set(diff, () => `{"joins":${presencesJson([presence], [metaText])},"leaves":[]}`);
   }
   return diff;
 }
@@ -463,8 +603,9 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     return this.#raw;
   }
 
-  #diff(text: string): Diff<M> {
-    const diff = parseDiff<M>(text);
+  /** The diff a call on `state` returned as compact text (its words are taken here). */
+  #diff(state: RawPresenceState, text: string): Diff<M> {
+    const diff = readDiff<M>(text, state.words());
     if (diff.joins.length > 0 || diff.leaves.length > 0) {
       this.#emit(diff);
     }
@@ -541,7 +682,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const state = this.#state();
     checkStrings(topic, key, pid);
     const text = metaText(meta);
-    const diff = this.#diff(call(() => state.update(topic, key, pid, text)));
+    const diff = this.#diff(state, call(() => state.update(topic, key, pid, text)));
     return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
   }
 
@@ -549,28 +690,28 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   untrack(topic: string, key: string, pid: string): Diff<M> {
     const state = this.#state();
     checkStrings(topic, key, pid);
-    return this.#diff(call(() => state.untrack(topic, key, pid)));
+    return this.#diff(state, call(() => state.untrack(topic, key, pid)));
   }
 
   /** Stops tracking every connection of `pid` in every topic (for a disconnect). */
   untrackAll(pid: string): Diff<M> {
     const state = this.#state();
     checkStrings(pid);
-    return this.#diff(call(() => state.untrackAll(pid)));
+    return this.#diff(state, call(() => state.untrackAll(pid)));
   }
 
   /** The visible presences of `topic`, grouped by key (keys sorted). */
   list(topic: string): KeyPresences<M>[] {
     const state = this.#state();
     checkStrings(topic);
-    return JSON.parse(call(() => state.list(topic))) as KeyPresences<M>[];
+    return readList<M>(call(() => state.list(topic)), state.words());
   }
 
   /** The visible presences of `key` in `topic`. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const state = this.#state();
     checkStrings(topic, key);
-    return JSON.parse(call(() => state.getByKey(topic, key))) as Presence<M>[];
+    return readPresenceList<M>(call(() => state.getByKey(topic, key)), state.words());
   }
 
   /** Topics with at least one visible presence, sorted. */
@@ -600,21 +741,21 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   replicaDown(replica: ReplicaId): Diff<M> {
     const state = this.#state();
     const { name, incarnation } = requireReplica(replica);
-    return this.#diff(call(() => state.replicaDown(name, incarnation)));
+    return this.#diff(state, call(() => state.replicaDown(name, incarnation)));
   }
 
   /** Shows a replica's presences again; the diff has a join for each. */
   replicaUp(replica: ReplicaId): Diff<M> {
     const state = this.#state();
     const { name, incarnation } = requireReplica(replica);
-    return this.#diff(call(() => state.replicaUp(name, incarnation)));
+    return this.#diff(state, call(() => state.replicaUp(name, incarnation)));
   }
 
   /** Removes a replica for good: only a newer incarnation of its name is accepted afterwards. */
   removeReplica(replica: ReplicaId): Diff<M> {
     const state = this.#state();
     const { name, incarnation } = requireReplica(replica);
-    return this.#diff(call(() => state.removeReplica(name, incarnation)));
+    return this.#diff(state, call(() => state.removeReplica(name, incarnation)));
   }
 
   /** What this state believes about `replica`; `null` if unknown or superseded. */
@@ -641,6 +782,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const state = this.#state();
     const input = messageInput(message);
     return this.#diff(
+      state,
       call(() => (typeof input === "string" ? state.mergeJson(input) : state.mergeBinary(input))),
     );
   }

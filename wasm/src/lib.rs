@@ -9,6 +9,7 @@
 
 pub mod args;
 pub mod bindings;
+pub mod compact;
 pub mod error;
 pub mod facade;
 pub mod json;

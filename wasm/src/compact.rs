@@ -1,0 +1,192 @@
+//! Presences as one text and a list of `u32` words, the form lists and diffs cross to JS in.
+//!
+//! A JSON text of presences costs the JS side a full `JSON.parse` (most of a list's time) and
+//! repeats what neighbours share (the topic, the key of a group, the replica). Here the text holds
+//! each presence's strings one after the other, a field left out when it equals the previous
+//! presence's, followed by the metas as one JSON array; the words say which fields are present
+//! and where each ends, counted in UTF-16 code units (the JS string's indexes). The wrapper slices
+//! the strings out and parses only the metas' array.
+//!
+//! Words: `[presences, metas_start]`, then per presence a flags word, the end of each field
+//! written (in this order: topic, key, pid, phxRef, phxRefPrev, replica name, replica incarnation;
+//! the flags name which were written; the pid and phxRef always are), and the end of its meta
+//! within the metas' array. A diff is its joins then its leaves, after a word counting the joins.
+
+use beryl_core::{Diff, KeyPresences, Presence, ReplicaId};
+
+/// The presence's topic is written (it differs from the previous presence's).
+pub const TOPIC: u32 = 1;
+/// The presence's key is written (it differs from the previous presence's, or starts a group).
+pub const KEY: u32 = 2;
+/// The presence has a `phxRefPrev`, written after its `phxRef`.
+pub const REF_PREV: u32 = 4;
+/// The presence's replica is written (it differs from the previous presence's).
+pub const REPLICA: u32 = 8;
+
+/// The length of `text` in UTF-16 code units.
+fn utf16_len(text: &str) -> u32 {
+    let units = if text.is_ascii() {
+        text.len()
+    } else {
+        text.chars().map(char::len_utf16).sum()
+    };
+    // Texts are far below 4 GiB: wasm32 memory and the limits bound them.
+    units as u32
+}
+
+/// Presences being written in the compact form.
+#[derive(Default)]
+pub struct Compact {
+    text: String,
+    units: u32,
+    metas: String,
+    metas_units: u32,
+    words: Vec<u32>,
+    count: u32,
+}
+
+impl Compact {
+    /// An empty encoding, with its header words reserved (`extra` more after them).
+    fn new(extra: usize, capacity: usize) -> Self {
+        let mut words = Vec::with_capacity(2 + extra + capacity * 6);
+        words.resize(2 + extra, 0);
+        Compact {
+            text: String::with_capacity(capacity * 48),
+            metas: String::with_capacity(2 + capacity * 48),
+            words,
+            ..Compact::default()
+        }
+    }
+
+    fn push_str(&mut self, text: &str) {
+        self.text.push_str(text);
+        self.units += utf16_len(text);
+        self.words.push(self.units);
+    }
+
+    fn push_presence(&mut self, presence: &Presence, previous: Option<&Presence>, group: bool) {
+        let flags_at = self.words.len();
+        self.words.push(0);
+        let mut flags = 0;
+        if previous.is_none_or(|previous| previous.topic() != presence.topic()) {
+            flags |= TOPIC;
+            self.push_str(presence.topic());
+        }
+        if group || previous.is_none_or(|previous| previous.key() != presence.key()) {
+            flags |= KEY;
+            self.push_str(presence.key());
+        }
+        self.push_str(presence.pid());
+        self.push_str(presence.phx_ref().as_str());
+        if let Some(previous) = presence.phx_ref_prev() {
+            flags |= REF_PREV;
+            self.push_str(previous.as_str());
+        }
+        if previous.is_none_or(|previous| !same_replica(previous.replica(), presence.replica())) {
+            flags |= REPLICA;
+            let replica = presence.replica();
+            self.push_str(replica.name());
+            let mut digits = [0u8; 20];
+            self.push_str(decimal(replica.incarnation(), &mut digits));
+        }
+        self.words[flags_at] = flags;
+        self.metas.push(if self.count == 0 { '[' } else { ',' });
+        self.metas.push_str(presence.meta());
+        self.metas_units += 1 + utf16_len(presence.meta());
+        self.words.push(self.metas_units);
+        self.count += 1;
+    }
+
+    fn push_all<'a>(&mut self, presences: impl IntoIterator<Item = &'a Presence>) -> u32 {
+        let mut previous = None;
+        let mut count = 0;
+        for presence in presences {
+            self.push_presence(presence, previous, false);
+            previous = Some(presence);
+            count += 1;
+        }
+        count
+    }
+
+    /// The text and the words, the header filled in.
+    fn finish(mut self) -> (String, Vec<u32>) {
+        self.words[0] = self.count;
+        self.words[1] = self.units;
+        if self.count == 0 {
+            self.metas.push('[');
+        }
+        self.metas.push(']');
+        self.text.push_str(&self.metas);
+        (self.text, self.words)
+    }
+}
+
+fn same_replica(a: &ReplicaId, b: &ReplicaId) -> bool {
+    a.incarnation() == b.incarnation() && a.name() == b.name()
+}
+
+/// `value` in decimal, written at the end of `digits`.
+fn decimal(value: u64, digits: &mut [u8; 20]) -> &str {
+    let mut at = digits.len();
+    let mut rest = value;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    std::str::from_utf8(&digits[at..]).unwrap_or_default()
+}
+
+/// A diff: the word after the header counts its joins; the joins come first, then the leaves,
+/// each run starting afresh (its first presence writes every field).
+pub fn diff(diff: &Diff) -> (String, Vec<u32>) {
+    let mut out = Compact::new(1, 1);
+    let joins = out.push_all(diff.joins());
+    out.words[2] = joins;
+    out.push_all(diff.leaves());
+    out.finish()
+}
+
+/// A topic's listing: every group's first presence writes its key, the others do not.
+pub fn list(groups: &[KeyPresences]) -> (String, Vec<u32>) {
+    let presences = groups.iter().map(|group| group.presences().len()).sum();
+    let mut out = Compact::new(0, presences);
+    let mut previous = None;
+    for group in groups {
+        for (index, presence) in group.presences().iter().enumerate() {
+            out.push_presence(presence, previous, index == 0);
+            previous = Some(presence);
+        }
+    }
+    out.finish()
+}
+
+/// A list of presences.
+pub fn presences(presences: &[Presence]) -> (String, Vec<u32>) {
+    let mut out = Compact::new(0, presences.len());
+    out.push_all(presences);
+    out.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf16_lengths_count_code_units() {
+        assert_eq!(utf16_len("abc"), 3);
+        assert_eq!(utf16_len("é"), 1);
+        assert_eq!(utf16_len("😀x"), 3);
+    }
+
+    #[test]
+    fn decimals() {
+        let mut digits = [0u8; 20];
+        assert_eq!(decimal(0, &mut digits), "0");
+        assert_eq!(decimal(u64::MAX, &mut digits), "18446744073709551615");
+    }
+}
