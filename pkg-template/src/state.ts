@@ -167,7 +167,7 @@ function metasOf<M extends object>(text: string, words: Uint32Array): M[] {
 export function readDiff<M extends object>(text: string, words: Uint32Array): Diff<M> {
   const count = words[0]!;
   if (count === 0) {
-    return Object.freeze({ joins: Object.freeze([]), leaves: Object.freeze([]) });
+    return Object.freeze({ joins: NO_PRESENCES, leaves: NO_PRESENCES });
   }
   const metas = metasOf<M>(text, words);
   const metaTexts: string[] = [];
@@ -205,6 +205,9 @@ export function readPresenceList<M extends object>(text: string, words: Uint32Ar
   return readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null, null);
 }
 
+/** The frozen empty list of presences that diffs without joins or leaves share. */
+const NO_PRESENCES: readonly Presence<never>[] = Object.freeze([]);
+
 /**
  * The diff of a track, built here from what the call was given and the ref the wasm side
  * returned (one join, nothing else can change): the same value `parseDiff` would give for the
@@ -215,12 +218,16 @@ export function joinDiff<M extends object>(
   key: string,
   pid: string,
   metaText: string,
+  metaValue: object | undefined,
   metaWasText: boolean,
   phxRef: string,
   replica: ReplicaId,
 ): Diff<M> {
-  const meta = JSON.parse(metaText) as M;
-  freezeJson(meta);
+  let meta = metaValue as M | undefined;
+  if (meta === undefined) {
+    meta = JSON.parse(metaText) as M;
+    freezeJson(meta);
+  }
   const presence: Presence<M> = Object.freeze({
     topic,
     key,
@@ -232,7 +239,7 @@ export function joinDiff<M extends object>(
   });
   const diff: Diff<M> = Object.freeze({
     joins: Object.freeze([presence]),
-    leaves: Object.freeze([]),
+    leaves: NO_PRESENCES,
   });
   if (metaWasText) {
     // Text given by the caller may format numbers or spaces its own way: encodeDiff sends the
@@ -497,6 +504,90 @@ function checkJson(value: unknown, path: string): void {
   throw notJson(at, found.value);
 }
 
+/** What `frozenCopy` returns for a value that is not JSON as it is. */
+const NOT_JSON: unique symbol = Symbol("not JSON");
+
+/** Nesting beyond which `frozenCopy` gives up (a cycle, or a meta the limits refuse anyway). */
+const COPY_DEPTH = 64;
+
+/**
+ * A frozen copy of `value` equal to `JSON.parse(JSON.stringify(value))`, or `NOT_JSON` where
+ * that would change it: the same checks as `findNonJson`, without building paths, in the walk
+ * that copies it. A track's diff holds the copy; its JSON text is the copy's, so a getter read
+ * twice cannot make the two differ.
+ */
+function frozenCopy(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      // JSON has no -0: a round trip gives 0.
+      return Number.isFinite(value) ? (value === 0 ? 0 : value) : NOT_JSON;
+    case "object": {
+      if (value === null) return null;
+      if (depth > COPY_DEPTH) return NOT_JSON;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return NOT_JSON;
+        const out: unknown[] = [];
+        for (let index = 0; index < value.length; index += 1) {
+          const item: unknown = value[index];
+          const copy = item === undefined ? NOT_JSON : frozenCopy(item, depth + 1);
+          if (copy === NOT_JSON) return NOT_JSON;
+          out.push(copy);
+        }
+        return Object.freeze(out);
+      }
+      const prototype: unknown = Object.getPrototypeOf(value);
+      if (
+        (prototype !== Object.prototype && prototype !== null) ||
+        typeof (value as { toJSON?: unknown }).toJSON === "function"
+      ) {
+        return NOT_JSON;
+      }
+      const record = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      const keys = Object.keys(record);
+      for (let index = 0; index < keys.length; index += 1) {
+        const key = keys[index]!;
+        const item = record[key];
+        // An undefined property is left out, as JSON.stringify does.
+        if (item === undefined) continue;
+        const copy = frozenCopy(item, depth + 1);
+        if (copy === NOT_JSON) return NOT_JSON;
+        if (key === "__proto__") {
+          // As JSON.parse makes it: an own property, not the prototype.
+          Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+        } else {
+          out[key] = copy;
+        }
+      }
+      return Object.freeze(out);
+    }
+    default:
+      return NOT_JSON;
+  }
+}
+
+/**
+ * A track's meta as a frozen copy, when it is a plain object of JSON values that can be read
+ * without throwing; otherwise `undefined`, and `metaText` either refuses it with the precise
+ * reason or, for a `JsonText`, `undefined` or a meta only a full check accepts, gives its text.
+ */
+function frozenMetaCopy(meta: unknown): object | undefined {
+  if (typeof meta !== "object" || meta === null) {
+    return undefined;
+  }
+  let copy: unknown;
+  try {
+    // A revoked Proxy throws even from instanceof and Array.isArray.
+    copy = meta instanceof JsonText || Array.isArray(meta) ? NOT_JSON : frozenCopy(meta, 0);
+  } catch {
+    return undefined;
+  }
+  return copy === NOT_JSON ? undefined : (copy as object);
+}
+
 export function metaText(meta: unknown): string {
   try {
     return metaTextOf(meta);
@@ -575,6 +666,8 @@ export function wantsJson(format: unknown): boolean {
 export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
+  /** What the local replica's refs start with: a track's ref is this and its counter. */
+  #refPrefix: string;
   #handlers: DiffHandler<M>[] = [];
   #queue: Diff<M>[] = [];
   #delivering = false;
@@ -593,6 +686,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const limits = options.limits === undefined ? "" : JSON.stringify(options.limits);
     this.#raw = call(() => new RawPresenceState(name, incarnation, limits));
     this.#replica = Object.freeze({ name, incarnation });
+    this.#refPrefix = this.#raw.refPrefix();
   }
 
   #state(): RawPresenceState {
@@ -666,9 +760,11 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   track(topic: string, key: string, pid: string, meta?: M | JsonText): Tracked<M> {
     const state = this.#state();
     checkStrings(topic, key, pid);
-    const text = metaText(meta);
-    const phxRef = call(() => state.track(topic, key, pid, text));
-    const diff = joinDiff<M>(topic, key, pid, text, meta instanceof JsonText, phxRef, this.#replica);
+    const copy = frozenMetaCopy(meta);
+    const text = copy === undefined ? metaText(meta) : JSON.stringify(copy);
+    const counter = call(() => state.track(topic, key, pid, text));
+    const phxRef = this.#refPrefix + String(counter);
+    const diff = joinDiff<M>(topic, key, pid, text, copy, meta instanceof JsonText, phxRef, this.#replica);
     this.#emit(diff);
     return { phxRef, diff };
   }

@@ -20,7 +20,7 @@ fn fresh(name: &str) -> StateFacade {
 
 fn track(state: &mut StateFacade, i: usize, topic: &str) {
     state
-        .track_ref(topic, &format!("user:{i}"), &format!("pid:{i}"), &meta(i))
+        .track_counter(topic, &format!("user:{i}"), &format!("pid:{i}"), &meta(i))
         .expect("fresh triple");
 }
 

@@ -49,10 +49,17 @@ impl RawPresenceState {
         self.facade.replica()
     }
 
-    /// Tracks a connection; the new entry's `phxRef` (its diff is one join, which the wrapper
+    /// Tracks a connection; the counter of the new entry's dot, its `phxRef` being
+    /// `refPrefix()` followed by the counter's digits (its diff is one join, which the wrapper
     /// builds from the arguments).
-    pub fn track(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<String> {
-        js(self.facade.track_ref(topic, key, pid, meta))
+    pub fn track(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<f64> {
+        js(self.facade.track_counter(topic, key, pid, meta))
+    }
+
+    /// What every `phxRef` of the local replica starts with (its tag and a dot).
+    #[wasm_bindgen(js_name = refPrefix)]
+    pub fn ref_prefix(&self) -> String {
+        self.facade.local_ref_prefix()
     }
 
     /// The words of the last compact result (empty once taken).

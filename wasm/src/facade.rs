@@ -2,7 +2,7 @@
 //! whose every failure is a [`BindingError`]. The `#[wasm_bindgen]` layer only forwards to it,
 //! so the same code runs (and is tested) natively.
 
-use beryl_core::{Delta, Diff, Meta, PresenceState, ReplicaId};
+use beryl_core::{Delta, Diff, Dot, Meta, PresenceState, ReplicaId};
 
 use crate::args;
 use crate::compact;
@@ -86,17 +86,28 @@ impl StateFacade {
         Ok(json::diff(&self.tracked(topic, key, pid, meta)?.1))
     }
 
-    /// Tracks a connection; only the new `phxRef`. A track's diff is one join of exactly what
-    /// was given, so a caller that has the arguments can build it without any JSON.
-    pub fn track_ref(
+    /// Tracks a connection; only the counter of its dot, which names its `phxRef` after
+    /// [`Self::local_ref_prefix`]. Counters grow by one per change, so they stay far below 2^53
+    /// and cross to JS as a number.
+    pub fn track_counter(
         &mut self,
         topic: &str,
         key: &str,
         pid: &str,
         meta: &str,
-    ) -> Result<String, BindingError> {
-        let (phx_ref, _) = self.tracked(topic, key, pid, meta)?;
-        Ok(phx_ref.as_str().to_owned())
+    ) -> Result<f64, BindingError> {
+        let (_, diff) = self.tracked(topic, key, pid, meta)?;
+        let counter = diff.joins().next().map_or(0, |join| join.dot().counter);
+        // Exact: counters stay below 2^53 (see `local_counter`).
+        Ok(counter as f64)
+    }
+
+    /// What every `phxRef` of the local replica starts with: its tag and a dot, the counter's
+    /// digits follow.
+    pub fn local_ref_prefix(&self) -> String {
+        let phx_ref = Dot::new(self.state.replica().clone(), 1).phx_ref();
+        let text = phx_ref.as_str();
+        text[..text.len() - 1].to_owned()
     }
 
     /// Replaces a local entry's meta; the diff as JSON (its join carries the new `phxRef`).

@@ -245,3 +245,18 @@ fn the_compact_forms_hold_what_the_json_forms_hold() {
     assert_eq!(Value::Array(runs[1].clone()), json["leaves"]);
     assert!(json["joins"][0]["phxRefPrev"].is_string());
 }
+
+#[test]
+fn a_tracks_counter_after_the_ref_prefix_is_its_phx_ref() {
+    let mut a = state("nöde-a", "18446744073709551615");
+    let mut b = state("nöde-a", "18446744073709551615");
+    for (index, key) in ["k1", "k2", "k3"].into_iter().enumerate() {
+        let counter = a.track_counter("t", key, "p", "{}").unwrap();
+        let diff = parse(&b.track("t", key, "p", "{}").unwrap());
+        assert_eq!(counter, index as f64 + 1.0);
+        let phx_ref = format!("{}{counter}", a.local_ref_prefix());
+        assert_eq!(diff["joins"][0]["phxRef"], Value::from(phx_ref));
+    }
+    a.update_diff("t", "k1", "p", "{}").unwrap();
+    assert_eq!(a.track_counter("t", "k4", "p", "{}").unwrap(), 5.0);
+}

@@ -20,7 +20,8 @@ fn error_name(value: JsValue) -> String {
 fn a_delta_crosses_as_a_uint8array_and_merges() {
     let mut a = RawPresenceState::new("node-a", "7", "").unwrap();
     let mut b = RawPresenceState::new("node-b", "9", "").unwrap();
-    let phx_ref = a.track("room", "alice", "p1", r#"{"s":1}"#).unwrap();
+    let counter = a.track("room", "alice", "p1", r#"{"s":1}"#).unwrap();
+    let phx_ref = format!("{}{counter}", a.ref_prefix());
     // Lists and diffs come as compact text, their words handed over by `words`.
     assert!(a.list("room").contains(&phx_ref));
     assert_eq!(a.words()[0], 1, "one presence listed");

@@ -97,6 +97,40 @@ describe("metas", () => {
     assert.equal(state.getByKey("t", "k")[0].meta.a, 1, "a refused update changes nothing");
     state.free();
   });
+
+  test("a track's diff holds its meta as a JSON round trip gives it, frozen", () => {
+    const state = new PresenceState("a", { incarnation });
+    const proto = JSON.parse('{"__proto__": {"p": 1}}');
+    const metas = [
+      { z: -0, list: [-0, 1e21, "s"], nested: { deep: [[{}]] } },
+      { b: 1, 10: "ten", 2: "two", a: { y: 1, x: undefined } },
+      proto,
+      { ["__proto__"]: "not a prototype", k: 1 },
+      { s: "\u2028 é 😀", t: true, n: null },
+    ];
+    for (const [index, meta] of metas.entries()) {
+      const { diff } = state.track("t", `k${index}`, "p", meta);
+      const copy = diff.joins[0].meta;
+      const expected = JSON.parse(JSON.stringify(meta));
+      assert.deepStrictEqual(copy, expected);
+      assert.deepStrictEqual(Object.keys(copy), Object.keys(expected));
+      assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+      assert.ok(Object.isFrozen(copy));
+      // What the wasm side stored is the same meta.
+      assert.deepStrictEqual(state.getByKey("t", `k${index}`)[0].meta, copy);
+      assert.notEqual(copy, meta);
+    }
+    assert.ok(Object.is(state.getByKey("t", "k0")[0].meta.z, 0));
+    assert.ok(Object.hasOwn(state.getByKey("t", "k2")[0].meta, "__proto__"));
+    // Deeper than a copy goes: the full check and a parse of the text, with the same result.
+    let deep = { leaf: 1 };
+    for (let level = 0; level < 70; level += 1) deep = { deep };
+    const limits = { maxMetaDepth: 100 };
+    const roomy = new PresenceState("b", { incarnation, limits });
+    assert.deepStrictEqual(roomy.track("t", "k", "p", deep).diff.joins[0].meta, JSON.parse(JSON.stringify(deep)));
+    roomy.free();
+    state.free();
+  });
 });
 
 describe("diffs", () => {
