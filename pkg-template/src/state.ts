@@ -76,6 +76,7 @@ const TOPIC = 1;
 const KEY = 2;
 const REF_PREV = 4;
 const REPLICA = 8;
+const CANONICAL = 16;
 
 /**
  * Presences from the compact form the wasm side writes lists and diffs in: `text` holds their
@@ -83,9 +84,9 @@ const REPLICA = 8;
  * presence's), then the metas as one JSON array; `words` says which fields each presence writes
  * and where each ends. Only the metas' array goes through `JSON.parse`.
  *
- * Frozen presences (a diff's) share one frozen replica object per run of the same replica and
- * their meta texts are collected into `metaTexts` for `encodeDiff`; otherwise every object is
- * fresh, the caller's to change. `groups`, when given, gets the presences grouped by key (each
+ * Frozen presences (a diff's) share one frozen replica object per run of the same replica;
+ * otherwise every object is fresh, the caller's to change. `cursor.exact` is set when a meta's
+ * text is not the one a JS round trip gives (so `encodeDiff` must be handed that text). `groups`, when given, gets the presences grouped by key (each
  * group's first presence writes its key). Reads `count` presences from word `at` on, continuing
  * the text at `cursor.pos`; leaves `cursor.pos` and `cursor.at` after them.
  */
@@ -96,12 +97,11 @@ function readPresences<M extends object>(
   cursor: Cursor,
   count: number,
   frozen: boolean,
-  metaTexts: string[] | null,
   groups: KeyPresences<M>[] | null,
 ): Presence<M>[] {
-  const metasStart = words[1]!;
   const out: Presence<M>[] = [];
-  let { pos, at, meta: metaIndex, metaEnd: previousMetaEnd } = cursor;
+  let { pos, at, meta: metaIndex } = cursor;
+  let exact = false;
   let topic = "";
   let key = "";
   let name = "";
@@ -120,17 +120,14 @@ function readPresences<M extends object>(
       incarnation = text.slice(pos, (pos = words[at++]!));
       shared = undefined;
     }
-    const metaEnd = words[at++]!;
+    at += 1; // The meta's end, for metaTexts.
     const meta = metas[metaIndex]!;
-    // The meta's text: after the separator ("[" or ",") that ends the previous one.
-    const metaFrom = previousMetaEnd + 1;
-    previousMetaEnd = metaEnd;
+    if ((flags & CANONICAL) === 0) exact = true;
     let presence: Presence<M>;
     if (frozen) {
       freezeJson(meta);
       shared ??= Object.freeze({ name, incarnation });
       presence = Object.freeze({ topic, key, pid, meta, phxRef, phxRefPrev, replica: shared });
-      metaTexts?.push(text.slice(metasStart + metaFrom, metasStart + metaEnd));
     } else {
       presence = { topic, key, pid, meta, phxRef, phxRefPrev, replica: { name, incarnation } };
     }
@@ -146,16 +143,36 @@ function readPresences<M extends object>(
   cursor.pos = pos;
   cursor.at = at;
   cursor.meta = metaIndex;
-  cursor.metaEnd = previousMetaEnd;
+  if (exact) cursor.exact = true;
   return out;
 }
 
-/** Where reading the compact form is: text index, word index, meta index, last meta's end. */
+/** Where reading the compact form is: text index, word index, meta index; any exact meta. */
 interface Cursor {
   pos: number;
   at: number;
   meta: number;
-  metaEnd: number;
+  exact: boolean;
+}
+
+/** The text of every meta of a compact result, in order (`count` presences from word `at`). */
+function metaTextsOf(text: string, words: Uint32Array, at: number, count: number): string[] {
+  const metasStart = words[1]!;
+  const texts: string[] = [];
+  let from = 1; // After the array's "[", then after each ",".
+  for (let index = 0; index < count; index += 1) {
+    const flags = words[at]!;
+    at +=
+      3 +
+      (flags & TOPIC ? 1 : 0) +
+      (flags & KEY ? 1 : 0) +
+      (flags & REF_PREV ? 1 : 0) +
+      (flags & REPLICA ? 2 : 0);
+    const end = words[at++]!;
+    texts.push(text.slice(metasStart + from, metasStart + end));
+    from = end + 1;
+  }
+  return texts;
 }
 
 /** The metas of a compact result: the JSON array at the end of its text. */
@@ -170,19 +187,20 @@ export function readDiff<M extends object>(text: string, words: Uint32Array): Di
     return Object.freeze({ joins: NO_PRESENCES, leaves: NO_PRESENCES });
   }
   const metas = metasOf<M>(text, words);
-  const metaTexts: string[] = [];
-  const cursor: Cursor = { pos: 0, at: 3, meta: 0, metaEnd: 0 };
+  const cursor: Cursor = { pos: 0, at: 3, meta: 0, exact: false };
   const joinCount = words[2]!;
-  const joins = Object.freeze(readPresences(text, words, metas, cursor, joinCount, true, metaTexts, null));
-  const leaves = Object.freeze(
-    readPresences(text, words, metas, cursor, count - joinCount, true, metaTexts, null),
-  );
+  const joins = Object.freeze(readPresences(text, words, metas, cursor, joinCount, true, null));
+  const leaves = Object.freeze(readPresences(text, words, metas, cursor, count - joinCount, true, null));
   const diff: Diff<M> = Object.freeze({ joins, leaves });
-  diffText.set(
-    diff,
-    () =>
-      `{"joins":${presencesJson(joins, metaTexts)},"leaves":${presencesJson(leaves, metaTexts.slice(joins.length))}}`,
-  );
+  if (cursor.exact) {
+    // Some meta's text is not what JSON.stringify writes: encodeDiff must send that text.
+    const metaTexts = metaTextsOf(text, words, 3, count);
+    diffText.set(
+      diff,
+      () =>
+        `{"joins":${presencesJson(joins, metaTexts)},"leaves":${presencesJson(leaves, metaTexts.slice(joins.length))}}`,
+    );
+  }
   return diff;
 }
 
@@ -191,8 +209,8 @@ export function readList<M extends object>(text: string, words: Uint32Array): Ke
   const groups: KeyPresences<M>[] = [];
   const count = words[0]!;
   if (count > 0) {
-    const cursor: Cursor = { pos: 0, at: 2, meta: 0, metaEnd: 0 };
-    readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null, groups);
+    const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
+    readPresences(text, words, metasOf<M>(text, words), cursor, count, false, groups);
   }
   return groups;
 }
@@ -201,8 +219,8 @@ export function readList<M extends object>(text: string, words: Uint32Array): Ke
 export function readPresenceList<M extends object>(text: string, words: Uint32Array): Presence<M>[] {
   const count = words[0]!;
   if (count === 0) return [];
-  const cursor: Cursor = { pos: 0, at: 2, meta: 0, metaEnd: 0 };
-  return readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null, null);
+  const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
+  return readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null);
 }
 
 /** The frozen empty list of presences that diffs without joins or leaves share. */

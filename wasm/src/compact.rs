@@ -11,6 +11,7 @@
 //! written (in this order: topic, key, pid, phxRef, phxRefPrev, replica name, replica incarnation;
 //! the flags name which were written; the pid and phxRef always are), and the end of its meta
 //! within the metas' array. A diff is its joins then its leaves, after a word counting the joins.
+//! A flag also says whether a meta's text is the one a JS round trip gives ([`CANONICAL`]).
 
 use beryl_core::{Diff, KeyPresences, Presence, ReplicaId};
 
@@ -22,6 +23,94 @@ pub const KEY: u32 = 2;
 pub const REF_PREV: u32 = 4;
 /// The presence's replica is written (it differs from the previous presence's).
 pub const REPLICA: u32 = 8;
+
+/// The presence's meta text is the one `JSON.stringify(JSON.parse(text))` gives back, so the
+/// wrapper need not keep it for `encodeDiff`.
+pub const CANONICAL: u32 = 16;
+
+/// Whether `JSON.stringify(JSON.parse(meta))` in JS gives `meta` back, for a meta the core
+/// accepted (valid JSON). Conservative: `false` may be wrong, `true` never is. It is `false` for
+/// whitespace outside strings, `\u` and `\/` escapes, numbers other than integers of at most 15
+/// digits (and `-0`), keys that are digits only (JS lists those first), keys with escapes, and
+/// objects with a repeated key or more than 32 keys.
+pub fn canonical(meta: &str) -> bool {
+    let bytes = meta.as_bytes();
+    // The keys of the objects being read, innermost last, with the depth each belongs to.
+    let mut keys: Vec<(u32, &[u8])> = Vec::new();
+    let mut depth = 0u32;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'{' | b'[' => {
+                depth += 1;
+                at += 1;
+            }
+            b'}' | b']' => {
+                while keys.last().is_some_and(|&(level, _)| level == depth) {
+                    keys.pop();
+                }
+                depth -= 1;
+                at += 1;
+            }
+            b',' | b':' => at += 1,
+            b'"' => {
+                let start = at + 1;
+                let mut end = start;
+                let mut escaped = false;
+                while bytes[end] != b'"' {
+                    if bytes[end] == b'\\' {
+                        if matches!(bytes[end + 1], b'u' | b'/') {
+                            return false;
+                        }
+                        escaped = true;
+                        end += 1;
+                    }
+                    end += 1;
+                }
+                at = end + 1;
+                if bytes.get(at) == Some(&b':') {
+                    let key = &bytes[start..end];
+                    if escaped || key.iter().all(u8::is_ascii_digit) {
+                        return false;
+                    }
+                    let mut siblings = 0;
+                    for &(level, other) in keys.iter().rev() {
+                        if level != depth {
+                            break;
+                        }
+                        if other == key {
+                            return false;
+                        }
+                        siblings += 1;
+                    }
+                    if siblings >= 32 {
+                        return false;
+                    }
+                    keys.push((depth, key));
+                }
+            }
+            b'-' | b'0'..=b'9' => {
+                let start = at;
+                at += usize::from(bytes[at] == b'-');
+                let digits = at;
+                while at < bytes.len() && bytes[at].is_ascii_digit() {
+                    at += 1;
+                }
+                let count = at - digits;
+                if count > 15
+                    || matches!(bytes.get(at), Some(b'.' | b'e' | b'E'))
+                    || &bytes[start..at] == b"-0"
+                {
+                    return false;
+                }
+            }
+            b't' | b'n' => at += 4,
+            b'f' => at += 5,
+            _ => return false,
+        }
+    }
+    true
+}
 
 /// The length of `text` in UTF-16 code units.
 fn utf16_len(text: &str) -> u32 {
@@ -88,6 +177,9 @@ impl Compact {
             self.push_str(replica.name());
             let mut digits = [0u8; 20];
             self.push_str(decimal(replica.incarnation(), &mut digits));
+        }
+        if canonical(presence.meta()) {
+            flags |= CANONICAL;
         }
         self.words[flags_at] = flags;
         self.metas.push(if self.count == 0 { '[' } else { ',' });
@@ -181,6 +273,36 @@ mod tests {
         assert_eq!(utf16_len("abc"), 3);
         assert_eq!(utf16_len("é"), 1);
         assert_eq!(utf16_len("😀x"), 3);
+    }
+
+    #[test]
+    fn canonical_metas_are_those_a_js_round_trip_keeps() {
+        for text in [
+            "{}",
+            r#"{"a":1,"b":[true,false,null,-12,"x\"y\\z\n"],"c":{"a":{}}}"#,
+            "{\"s\":\"é 😀 \u{2028}\",\"n\":123456789012345,\"m\":-1,\"k\":[[],{}]}",
+            r#"{"a":{"x":1},"b":{"x":2},"__proto__":0,"1a":0,"-1":0}"#,
+        ] {
+            assert!(canonical(text), "{text}");
+        }
+        for text in [
+            r#"{"a": 1}"#,
+            r#"{"a":1.5}"#,
+            r#"{"a":1e3}"#,
+            r#"{"a":-0}"#,
+            r#"{"a":1234567890123456}"#,
+            r#"{"a":"\u00e9"}"#,
+            r#"{"a":"\/"}"#,
+            r#"{"b":1,"10":2}"#,
+            r#"{"a":1,"a":2}"#,
+            r#"{"x":{"a":1,"a":2}}"#,
+            r#"{"a\n":1}"#,
+            "{\n}",
+        ] {
+            assert!(!canonical(text), "{text}");
+        }
+        let many: Vec<String> = (0..40).map(|index| format!("\"k{index}\":0")).collect();
+        assert!(!canonical(&format!("{{{}}}", many.join(","))));
     }
 
     #[test]

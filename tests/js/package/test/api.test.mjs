@@ -169,6 +169,42 @@ describe("diffs", () => {
   });
 });
 
+describe("merged diffs", () => {
+  test("encodeDiff sends every merged meta's exact text, whatever JSON.stringify would write", () => {
+    const a = new PresenceState("a", { incarnation });
+    const b = new PresenceState("b", { incarnation });
+    const texts = [
+      '{"v":1}',
+      '{"v": 1}',
+      '{"v":1.50}',
+      '{"v":1.5}',
+      '{"v":-0}',
+      '{"v":12345678901234567890}',
+      '{"s":"\\u00e9\\/"}',
+      '{"s":"é\\n\\"q\\""}',
+      '{"b":1,"10":2}',
+      '{"a":1,"a":2}',
+      '{"o":{"k":[1,{"k":2}]},"__proto__":3}',
+    ];
+    for (const [index, text] of texts.entries()) a.track("t", `k${index}`, "p", new JsonText(text));
+    const diff = b.merge(a.takeDelta());
+    assert.equal(diff.joins.length, texts.length);
+    // Each meta goes out as its text without the closing brace, then its phx_ref.
+    const whole = b.encodeDiff(diff, "t");
+    for (const text of texts) assert.ok(whole.includes(`${text.slice(0, -1)},"phx_ref"`), `${text} in ${whole}`);
+    // Leaves keep their metas' texts too, after the joins.
+    a.untrack("t", "k2", "p");
+    a.track("t", "k2", "p", new JsonText('{"v": 2.0}'));
+    const next = b.merge(a.takeDelta());
+    assert.equal(next.leaves.length, 1);
+    const sent = b.encodeDiff(next, "t");
+    assert.ok(sent.includes('"v":1.50'), sent);
+    assert.ok(sent.includes('"v": 2.0'), sent);
+    a.free();
+    b.free();
+  });
+});
+
 describe("errors", () => {
   test("misuse and decode failures are distinguishable BerylErrors", () => {
     const state = new PresenceState("a", { incarnation });
