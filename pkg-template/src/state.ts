@@ -780,7 +780,8 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     checkStrings(topic, key, pid);
     const copy = frozenMetaCopy(meta);
     const text = copy === undefined ? metaText(meta) : JSON.stringify(copy);
-    const counter = call(() => state.track(topic, key, pid, text));
+    // Joined, the arguments cross to the wasm side in one copy.
+    const counter = call(() => state.track(topic + key + pid + text, topic.length, key.length, pid.length));
     const phxRef = this.#refPrefix + String(counter);
     const diff = joinDiff<M>(topic, key, pid, text, copy, meta instanceof JsonText, phxRef, this.#replica);
     this.#emit(diff);

@@ -52,7 +52,18 @@ impl RawPresenceState {
     /// Tracks a connection; the counter of the new entry's dot, its `phxRef` being
     /// `refPrefix()` followed by the counter's digits (its diff is one join, which the wrapper
     /// builds from the arguments).
-    pub fn track(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<f64> {
+    ///
+    /// The four arguments come joined into one string, `topic + key + pid + meta`, with the
+    /// first three's lengths (JS string lengths, UTF-16 code units): one copy into wasm memory
+    /// instead of four.
+    pub fn track(
+        &mut self,
+        joined: &str,
+        topic_len: u32,
+        key_len: u32,
+        pid_len: u32,
+    ) -> JsResult<f64> {
+        let [topic, key, pid, meta] = js(args::split_units(joined, [topic_len, key_len, pid_len]))?;
         js(self.facade.track_counter(topic, key, pid, meta))
     }
 

@@ -16,11 +16,24 @@ fn error_name(value: JsValue) -> String {
         .unwrap_or_default()
 }
 
+/// `RawPresenceState::track` takes its arguments joined, with the first three's JS lengths.
+fn track(
+    state: &mut RawPresenceState,
+    topic: &str,
+    key: &str,
+    pid: &str,
+    meta: &str,
+) -> Result<f64, JsValue> {
+    let units = |text: &str| text.encode_utf16().count() as u32;
+    let joined = format!("{topic}{key}{pid}{meta}");
+    state.track(&joined, units(topic), units(key), units(pid))
+}
+
 #[wasm_bindgen_test]
 fn a_delta_crosses_as_a_uint8array_and_merges() {
     let mut a = RawPresenceState::new("node-a", "7", "").unwrap();
     let mut b = RawPresenceState::new("node-b", "9", "").unwrap();
-    let counter = a.track("room", "alice", "p1", r#"{"s":1}"#).unwrap();
+    let counter = track(&mut a, "room", "alice", "p1", r#"{"s":1}"#).unwrap();
     let phx_ref = format!("{}{counter}", a.ref_prefix());
     // Lists and diffs come as compact text, their words handed over by `words`.
     assert!(a.list("room").contains(&phx_ref));
@@ -45,12 +58,16 @@ fn a_delta_crosses_as_a_uint8array_and_merges() {
 #[wasm_bindgen_test]
 fn refusals_are_named_errors_and_leave_the_state_usable() {
     let mut state = RawPresenceState::new("node-a", "7", "").unwrap();
-    state.track("t", "k", "p", "{}").unwrap();
-    let already = state.track("t", "k", "p", "{}").unwrap_err();
+    track(&mut state, "t", "k", "p", "{}").unwrap();
+    let already = track(&mut state, "t", "k", "p", "{}").unwrap_err();
     assert_eq!(error_name(already), "BerylAlreadyTrackedError");
     let not_tracked = state.update("t", "k", "x", "{}").unwrap_err();
     assert_eq!(error_name(not_tracked), "BerylNotTrackedError");
-    let invalid = state.track("t", "k", "q", "[]").unwrap_err();
+    let invalid = track(&mut state, "t", "k", "q", "[]").unwrap_err();
+    assert_eq!(error_name(invalid), "BerylInvalidInputError");
+    let short = state.track("tkp", 2, 2, 0).unwrap_err();
+    assert_eq!(error_name(short), "BerylInvalidArgumentError");
+    let invalid = track(&mut state, "t", "é😀", "q", "[]").unwrap_err();
     assert_eq!(error_name(invalid), "BerylInvalidInputError");
     let decode = state.merge_binary(&[0xb7, 0x52, 0x01]).unwrap_err();
     let reason = Reflect::get(&decode, &JsValue::from_str("reason")).unwrap();
