@@ -25,7 +25,7 @@ pub const REF_PREV: u32 = 4;
 pub const REPLICA: u32 = 8;
 
 /// The presence's meta text is the one `JSON.stringify(JSON.parse(text))` gives back, so the
-/// wrapper need not keep it for `encodeDiff`.
+/// wrapper need not keep it for `encodeDiff` (diffs only: lists and presences never set it).
 pub const CANONICAL: u32 = 16;
 
 /// Whether `JSON.stringify(JSON.parse(meta))` in JS gives `meta` back, for a meta the core
@@ -132,6 +132,8 @@ pub struct Compact {
     metas_units: u32,
     words: Vec<u32>,
     count: u32,
+    /// Whether metas are flagged [`CANONICAL`]: only diffs need it (for `encodeDiff`).
+    flag_canonical: bool,
 }
 
 impl Compact {
@@ -178,7 +180,7 @@ impl Compact {
             let mut digits = [0u8; 20];
             self.push_str(decimal(replica.incarnation(), &mut digits));
         }
-        if canonical(presence.meta()) {
+        if self.flag_canonical && canonical(presence.meta()) {
             flags |= CANONICAL;
         }
         self.words[flags_at] = flags;
@@ -237,6 +239,7 @@ fn decimal(value: u64, digits: &mut [u8; 20]) -> &str {
 /// each run starting afresh (its first presence writes every field).
 pub fn diff(diff: &Diff) -> (String, Vec<u32>) {
     let mut out = Compact::new(1, 1);
+    out.flag_canonical = true;
     let joins = out.push_all(diff.joins());
     out.words[2] = joins;
     out.push_all(diff.leaves());
