@@ -77,6 +77,76 @@ const KEY = 2;
 const REF_PREV = 4;
 const REPLICA = 8;
 const CANONICAL = 16;
+const BIG_COUNTER = 32;
+
+/**
+ * Metas that reads copy instead of parsing: a list parses its metas' JSON array only for the
+ * presences not cached. Keyed by replica (`name` NUL `incarnation`), then by dot counter: a dot's
+ * meta never changes (an update makes a new dot), so an entry is never stale. The values are
+ * private (never handed out, only copies of them); an entry goes when its presence leaves, and
+ * the whole cache when it holds `META_CACHE_MAX` metas.
+ */
+export interface MetaCache {
+  readonly replicas: Map<string, Map<number, CachedMeta>>;
+  size: number;
+}
+
+interface CachedMeta {
+  readonly value: object;
+  /** No value in it is an object or array: a spread copies it. */
+  readonly flat: boolean;
+}
+
+const META_CACHE_MAX = 16_384;
+
+export function newMetaCache(): MetaCache {
+  return { replicas: new Map(), size: 0 };
+}
+
+function replicaMetas(cache: MetaCache, name: string, incarnation: string): Map<number, CachedMeta> {
+  const id = `${name}\u0000${incarnation}`;
+  let metas = cache.replicas.get(id);
+  if (metas === undefined) {
+    metas = new Map();
+    cache.replicas.set(id, metas);
+  }
+  return metas;
+}
+
+/** Forgets the metas of presences that left. */
+export function forgetMetas(cache: MetaCache, leaves: readonly Presence<object>[]): void {
+  if (cache.size === 0) return;
+  for (let index = 0; index < leaves.length; index += 1) {
+    const { phxRef, replica } = leaves[index]!;
+    const metas = cache.replicas.get(`${replica.name}\u0000${replica.incarnation}`);
+    if (metas?.delete(Number(phxRef.slice(phxRef.lastIndexOf(".") + 1))) === true) cache.size -= 1;
+  }
+}
+
+function isFlat(value: object): boolean {
+  for (const key in value) {
+    const item: unknown = (value as Record<string, unknown>)[key];
+    if (typeof item === "object" && item !== null) return false;
+  }
+  return true;
+}
+
+/** A fresh copy of a JSON value, as `JSON.parse` would have built it. */
+function thaw(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(thaw);
+  // A spread defines "__proto__" as an own property, as JSON.parse does.
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  const keys = Object.keys(out);
+  for (let index = 0; index < keys.length; index += 1) {
+    const key = keys[index]!;
+    const item = out[key];
+    if (typeof item === "object" && item !== null) {
+      Object.defineProperty(out, key, { value: thaw(item), enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return out;
+}
 
 /**
  * Presences from the compact form the wasm side writes lists and diffs in: `text` holds their
@@ -93,12 +163,14 @@ const CANONICAL = 16;
 function readPresences<M extends object>(
   text: string,
   words: Uint32Array,
-  metas: M[],
+  metas: M[] | undefined,
   cursor: Cursor,
   count: number,
   frozen: boolean,
   groups: KeyPresences<M>[] | null,
+  cache: MetaCache | null = null,
 ): Presence<M>[] {
+  let cached: Map<number, CachedMeta> | undefined;
   const out: Presence<M>[] = [];
   let { pos, at, meta: metaIndex } = cursor;
   let exact = false;
@@ -119,10 +191,32 @@ function readPresences<M extends object>(
       name = text.slice(pos, (pos = words[at++]!));
       incarnation = text.slice(pos, (pos = words[at++]!));
       shared = undefined;
+      cached = cache === null ? undefined : replicaMetas(cache, name, incarnation);
     }
     at += 1; // The meta's end, for metaTexts.
-    const meta = metas[metaIndex]!;
+    const counter = words[at++]!;
     if ((flags & CANONICAL) === 0) exact = true;
+    let meta: M;
+    if (cached !== undefined && (flags & BIG_COUNTER) === 0) {
+      // A read: a copy of the cached meta, or of the parsed one, which is cached.
+      let entry = cached.get(counter);
+      if (entry === undefined) {
+        metas ??= JSON.parse(text.slice(words[1]!)) as M[];
+        const value = metas[metaIndex]!;
+        entry = { value, flat: isFlat(value) };
+        if (cache!.size >= META_CACHE_MAX) {
+          cache!.replicas.clear();
+          cache!.size = 0;
+          cached = replicaMetas(cache!, name, incarnation);
+        }
+        cached.set(counter, entry);
+        cache!.size += 1;
+      }
+      meta = (entry.flat ? { ...entry.value } : thaw(entry.value)) as M;
+    } else {
+      metas ??= JSON.parse(text.slice(words[1]!)) as M[];
+      meta = metas[metaIndex]!;
+    }
     let presence: Presence<M>;
     if (frozen) {
       freezeJson(meta);
@@ -168,7 +262,8 @@ function metaTextsOf(text: string, words: Uint32Array, at: number, count: number
       (flags & KEY ? 1 : 0) +
       (flags & REF_PREV ? 1 : 0) +
       (flags & REPLICA ? 2 : 0);
-    const end = words[at++]!;
+    const end = words[at]!;
+    at += 2; // The meta's end and the counter.
     texts.push(text.slice(metasStart + from, metasStart + end));
     from = end + 1;
   }
@@ -205,22 +300,30 @@ export function readDiff<M extends object>(text: string, words: Uint32Array): Di
 }
 
 /** A topic's listing from its compact form: fresh objects, grouped by key. */
-export function readList<M extends object>(text: string, words: Uint32Array): KeyPresences<M>[] {
+export function readList<M extends object>(
+  text: string,
+  words: Uint32Array,
+  cache: MetaCache | null = null,
+): KeyPresences<M>[] {
   const groups: KeyPresences<M>[] = [];
   const count = words[0]!;
   if (count > 0) {
     const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
-    readPresences(text, words, metasOf<M>(text, words), cursor, count, false, groups);
+    readPresences(text, words, undefined, cursor, count, false, groups, cache);
   }
   return groups;
 }
 
 /** Presences from their compact form: fresh objects. */
-export function readPresenceList<M extends object>(text: string, words: Uint32Array): Presence<M>[] {
+export function readPresenceList<M extends object>(
+  text: string,
+  words: Uint32Array,
+  cache: MetaCache | null = null,
+): Presence<M>[] {
   const count = words[0]!;
   if (count === 0) return [];
   const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
-  return readPresences(text, words, metasOf<M>(text, words), cursor, count, false, null);
+  return readPresences(text, words, undefined, cursor, count, false, null, cache);
 }
 
 /** The frozen empty list of presences that diffs without joins or leaves share. */
@@ -684,6 +787,8 @@ export function wantsJson(format: unknown): boolean {
 export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
+  /** The metas reads copy instead of parsing (see `MetaCache`). */
+  #metas: MetaCache = newMetaCache();
   /** What the local replica's refs start with: a track's ref is this and its counter. */
   #refPrefix: string;
   #handlers: DiffHandler<M>[] = [];
@@ -718,6 +823,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   /** The diff a call on `state` returned as compact text (its words are taken here). */
   #diff(state: RawPresenceState, text: string): Diff<M> {
     const diff = readDiff<M>(text, state.words());
+    forgetMetas(this.#metas, diff.leaves);
     if (diff.joins.length > 0 || diff.leaves.length > 0) {
       this.#emit(diff);
     }
@@ -819,14 +925,14 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   list(topic: string): KeyPresences<M>[] {
     const state = this.#state();
     checkStrings(topic);
-    return readList<M>(call(() => state.list(topic)), state.words());
+    return readList<M>(call(() => state.list(topic)), state.words(), this.#metas);
   }
 
   /** The visible presences of `key` in `topic`. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const state = this.#state();
     checkStrings(topic, key);
-    return readPresenceList<M>(call(() => state.getByKey(topic, key)), state.words());
+    return readPresenceList<M>(call(() => state.getByKey(topic, key)), state.words(), this.#metas);
   }
 
   /** Topics with at least one visible presence, sorted. */
@@ -1039,6 +1145,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const raw = this.#raw;
     this.#raw = undefined;
     this.#handlers = [];
+    this.#metas = newMetaCache();
     raw?.free();
   }
 

@@ -9,8 +9,9 @@
 //!
 //! Words: `[presences, metas_start]`, then per presence a flags word, the end of each field
 //! written (in this order: topic, key, pid, phxRef, phxRefPrev, replica name, replica incarnation;
-//! the flags name which were written; the pid and phxRef always are), and the end of its meta
-//! within the metas' array. A diff is its joins then its leaves, after a word counting the joins.
+//! the flags name which were written; the pid and phxRef always are), the end of its meta
+//! within the metas' array, and the low 32 bits of its dot's counter ([`BIG_COUNTER`] flags a
+//! counter that does not fit). A diff is its joins then its leaves, after a word counting the joins.
 //! A flag also says whether a meta's text is the one a JS round trip gives ([`CANONICAL`]).
 
 use beryl_core::{Diff, KeyPresences, Presence, ReplicaId};
@@ -112,6 +113,9 @@ pub fn canonical(meta: &str) -> bool {
     true
 }
 
+/// The presence's dot counter does not fit its word (it is at least 2^32).
+pub const BIG_COUNTER: u32 = 32;
+
 /// The length of `text` in UTF-16 code units.
 fn utf16_len(text: &str) -> u32 {
     let units = if text.is_ascii() {
@@ -183,11 +187,17 @@ impl Compact {
         if self.flag_canonical && canonical(presence.meta()) {
             flags |= CANONICAL;
         }
+        let counter = presence.dot().counter;
+        if counter > u64::from(u32::MAX) {
+            flags |= BIG_COUNTER;
+        }
         self.words[flags_at] = flags;
         self.metas.push(if self.count == 0 { '[' } else { ',' });
         self.metas.push_str(presence.meta());
         self.metas_units += 1 + utf16_len(presence.meta());
         self.words.push(self.metas_units);
+        // Truncated when it does not fit: BIG_COUNTER says so.
+        self.words.push(counter as u32);
         self.count += 1;
     }
 

@@ -174,9 +174,15 @@ fn read_compact(
                 incarnation = field();
             }
             let meta_end = words[at] as usize;
-            at += 1;
+            let counter = words[at + 1];
+            at += 2;
+            assert_eq!(flags & beryl_wasm::compact::BIG_COUNTER, 0);
             let meta = parse(&text_of(metas_start + meta_from, metas_start + meta_end));
             meta_from = meta_end + 1;
+            assert!(
+                phx_ref.ends_with(&format!(".{counter}")),
+                "{phx_ref} and {counter}"
+            );
             run.push(serde_json::json!({
                 "topic": topic, "key": key, "pid": pid, "meta": meta, "phxRef": phx_ref,
                 "phxRefPrev": phx_ref_prev, "replica": {"name": name, "incarnation": incarnation},

@@ -169,6 +169,61 @@ describe("diffs", () => {
   });
 });
 
+describe("reads", () => {
+  test("what a read returns is a fresh copy every time, down to nested metas", () => {
+    const a = new PresenceState("a", { incarnation });
+    const b = new PresenceState("b", { incarnation });
+    a.track("t", "k", "p1", { flat: 1, s: "x" });
+    a.track("t", "k", "p2", { nested: { list: [1, { deep: true }] }, ["__proto__"]: { own: 1 } });
+    b.merge(a.takeDelta());
+    for (const state of [a, b]) {
+      const first = state.list("t");
+      const expected = structuredClone(first);
+      first[0].presences[0].meta.flat = 2;
+      first[0].presences[1].meta.nested.list[1].deep = false;
+      first[0].presences[1].meta.nested.list.push(3);
+      first[0].presences[1].replica.name = "changed";
+      assert.deepStrictEqual(state.list("t"), expected);
+      const [byKey] = state.getByKey("t", "k");
+      byKey.meta.s = "y";
+      assert.deepStrictEqual(state.getByKey("t", "k"), expected[0].presences);
+      const second = state.list("t")[0].presences[1].meta;
+      assert.ok(Object.hasOwn(second, "__proto__"));
+      assert.equal(Object.getPrototypeOf(second), Object.prototype);
+      assert.notEqual(second.nested, state.list("t")[0].presences[1].meta.nested);
+    }
+    // An update's new meta is listed, not the old one; presences that left are not.
+    a.update("t", "k", "p1", { flat: 3 });
+    a.untrack("t", "k", "p2");
+    b.merge(a.takeDelta());
+    for (const state of [a, b]) {
+      assert.deepStrictEqual(state.list("t")[0].presences.map((p) => p.meta), [{ flat: 3 }]);
+    }
+    b.replicaDown(a.replica);
+    assert.deepStrictEqual(b.list("t"), []);
+    b.replicaUp(a.replica);
+    assert.deepStrictEqual(b.list("t"), a.list("t"));
+    a.free();
+    b.free();
+  });
+
+  test("a listing larger than the reads' meta cache is complete and right", () => {
+    const state = new PresenceState("a", { incarnation });
+    const count = 20_000;
+    for (let i = 0; i < count; i += 1) state.track("t", `k${i}`, "p", { i, tag: [i % 7] });
+    for (let round = 0; round < 2; round += 1) {
+      const listed = state.list("t");
+      assert.equal(listed.length, count);
+      for (const group of listed) {
+        const { meta } = group.presences[0];
+        assert.equal(group.key, `k${meta.i}`);
+        assert.deepStrictEqual(meta.tag, [meta.i % 7]);
+      }
+    }
+    state.free();
+  });
+});
+
 describe("merged diffs", () => {
   test("encodeDiff sends every merged meta's exact text, whatever JSON.stringify would write", () => {
     const a = new PresenceState("a", { incarnation });
