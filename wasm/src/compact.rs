@@ -50,7 +50,7 @@ pub fn canonical(meta: &str) -> bool {
                 while keys.last().is_some_and(|&(level, _)| level == depth) {
                     keys.pop();
                 }
-                depth -= 1;
+                depth = depth.saturating_sub(1);
                 at += 1;
             }
             b',' | b':' => at += 1,
@@ -58,9 +58,15 @@ pub fn canonical(meta: &str) -> bool {
                 let start = at + 1;
                 let mut end = start;
                 let mut escaped = false;
-                while bytes[end] != b'"' {
+                // Metas are valid JSON; anything else only makes the answer false.
+                loop {
+                    match bytes.get(end) {
+                        None => return false,
+                        Some(b'"') => break,
+                        Some(_) => {}
+                    }
                     if bytes[end] == b'\\' {
-                        if matches!(bytes[end + 1], b'u' | b'/') {
+                        if matches!(bytes.get(end + 1), Some(b'u' | b'/') | None) {
                             return false;
                         }
                         escaped = true;
@@ -313,6 +319,17 @@ mod tests {
             "{\n}",
         ] {
             assert!(!canonical(text), "{text}");
+        }
+        // Texts that are not JSON (the core never stores one) give some answer, never a panic.
+        for text in [
+            r#"{"a":"unterminated"#,
+            r#"{"a":"x\"#,
+            "}}",
+            "tru",
+            "-",
+            "\"",
+        ] {
+            let _ = canonical(text);
         }
         let many: Vec<String> = (0..40).map(|index| format!("\"k{index}\":0")).collect();
         assert!(!canonical(&format!("{{{}}}", many.join(","))));
