@@ -61,6 +61,274 @@ export function parseDiff<M extends object>(text: string): Diff<M> {
   return diff;
 }
 
+/** Presences' JSON for `encodeDiff`: each meta as the exact text given, the rest as it is. */
+function presencesJson(presences: readonly Presence<object>[], metaTexts: readonly string[]): string {
+  let out = "";
+  for (let index = 0; index < presences.length; index += 1) {
+    const { meta: _, ...rest } = presences[index]!;
+    out += `${index > 0 ? "," : ""}{"meta":${metaTexts[index]!},${JSON.stringify(rest).slice(1)}`;
+  }
+  return `[${out}]`;
+}
+
+// The flags of a presence in the compact form (wasm/src/compact.rs): which fields it writes.
+const TOPIC = 1;
+const KEY = 2;
+const REF_PREV = 4;
+const REPLICA = 8;
+const CANONICAL = 16;
+const BIG_COUNTER = 32;
+
+/**
+ * Metas that reads copy instead of parsing: a list parses its metas' JSON array only for the
+ * presences not cached. Keyed by replica (`name` NUL `incarnation`), then by dot counter: a dot's
+ * meta never changes (an update makes a new dot), so an entry is never stale. The values are
+ * private (never handed out, only copies of them); an entry goes when its presence leaves, and
+ * the whole cache when it holds `META_CACHE_MAX` metas.
+ */
+export interface MetaCache {
+  readonly replicas: Map<string, Map<number, CachedMeta>>;
+  size: number;
+}
+
+interface CachedMeta {
+  readonly value: object;
+  /** No value in it is an object or array: a spread copies it. */
+  readonly flat: boolean;
+}
+
+const META_CACHE_MAX = 16_384;
+
+export function newMetaCache(): MetaCache {
+  return { replicas: new Map(), size: 0 };
+}
+
+function replicaMetas(cache: MetaCache, name: string, incarnation: string): Map<number, CachedMeta> {
+  const id = `${name}\u0000${incarnation}`;
+  let metas = cache.replicas.get(id);
+  if (metas === undefined) {
+    metas = new Map();
+    cache.replicas.set(id, metas);
+  }
+  return metas;
+}
+
+/** Forgets the metas of presences that left. */
+export function forgetMetas(cache: MetaCache, leaves: readonly Presence<object>[]): void {
+  if (cache.size === 0) return;
+  for (let index = 0; index < leaves.length; index += 1) {
+    const { phxRef, replica } = leaves[index]!;
+    const metas = cache.replicas.get(`${replica.name}\u0000${replica.incarnation}`);
+    if (metas?.delete(Number(phxRef.slice(phxRef.lastIndexOf(".") + 1))) === true) cache.size -= 1;
+  }
+}
+
+function isFlat(value: object): boolean {
+  for (const key in value) {
+    const item: unknown = (value as Record<string, unknown>)[key];
+    if (typeof item === "object" && item !== null) return false;
+  }
+  return true;
+}
+
+/** A fresh copy of a JSON value, as `JSON.parse` would have built it. */
+function thaw(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  if (Array.isArray(value)) return value.map(thaw);
+  // A spread defines "__proto__" as an own property, as JSON.parse does.
+  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
+  const keys = Object.keys(out);
+  for (let index = 0; index < keys.length; index += 1) {
+    const key = keys[index]!;
+    const item = out[key];
+    if (typeof item === "object" && item !== null) {
+      Object.defineProperty(out, key, { value: thaw(item), enumerable: true, writable: true, configurable: true });
+    }
+  }
+  return out;
+}
+
+/**
+ * Presences from the compact form the wasm side writes lists and diffs in: `text` holds their
+ * strings one after the other (a topic, key or replica left out when it equals the previous
+ * presence's), then the metas as one JSON array; `words` says which fields each presence writes
+ * and where each ends. Only the metas' array goes through `JSON.parse`.
+ *
+ * Frozen presences (a diff's) share one frozen replica object per run of the same replica;
+ * otherwise every object is fresh, the caller's to change. `cursor.exact` is set when a meta's
+ * text is not the one a JS round trip gives (so `encodeDiff` must be handed that text). `groups`, when given, gets the presences grouped by key (each
+ * group's first presence writes its key). Reads `count` presences from word `at` on, continuing
+ * the text at `cursor.pos`; leaves `cursor.pos` and `cursor.at` after them.
+ */
+function readPresences<M extends object>(
+  text: string,
+  words: Uint32Array,
+  metas: M[] | undefined,
+  cursor: Cursor,
+  count: number,
+  frozen: boolean,
+  groups: KeyPresences<M>[] | null,
+  cache: MetaCache | null = null,
+): Presence<M>[] {
+  let cached: Map<number, CachedMeta> | undefined;
+  const out: Presence<M>[] = [];
+  let { pos, at, meta: metaIndex } = cursor;
+  let exact = false;
+  let topic = "";
+  let key = "";
+  let name = "";
+  let incarnation = "";
+  let shared: ReplicaId | undefined;
+  let group: Presence<M>[] = [];
+  for (let index = 0; index < count; index += 1, metaIndex += 1) {
+    const flags = words[at++]!;
+    if ((flags & TOPIC) !== 0) topic = text.slice(pos, (pos = words[at++]!));
+    if ((flags & KEY) !== 0) key = text.slice(pos, (pos = words[at++]!));
+    const pid = text.slice(pos, (pos = words[at++]!));
+    const phxRef = text.slice(pos, (pos = words[at++]!));
+    const phxRefPrev = (flags & REF_PREV) !== 0 ? text.slice(pos, (pos = words[at++]!)) : null;
+    if ((flags & REPLICA) !== 0) {
+      name = text.slice(pos, (pos = words[at++]!));
+      incarnation = text.slice(pos, (pos = words[at++]!));
+      shared = undefined;
+      cached = cache === null ? undefined : replicaMetas(cache, name, incarnation);
+    }
+    at += 1; // The meta's end, for metaTexts.
+    const counter = words[at++]!;
+    if ((flags & CANONICAL) === 0) exact = true;
+    let meta: M;
+    if (cached !== undefined && (flags & BIG_COUNTER) === 0) {
+      // A read: a copy of the cached meta, or of the parsed one, which is cached.
+      let entry = cached.get(counter);
+      if (entry === undefined) {
+        metas ??= JSON.parse(text.slice(words[1]!)) as M[];
+        const value = metas[metaIndex]!;
+        entry = { value, flat: isFlat(value) };
+        if (cache!.size >= META_CACHE_MAX) {
+          cache!.replicas.clear();
+          cache!.size = 0;
+          cached = replicaMetas(cache!, name, incarnation);
+        }
+        cached.set(counter, entry);
+        cache!.size += 1;
+      }
+      meta = (entry.flat ? { ...entry.value } : thaw(entry.value)) as M;
+    } else {
+      metas ??= JSON.parse(text.slice(words[1]!)) as M[];
+      meta = metas[metaIndex]!;
+    }
+    let presence: Presence<M>;
+    if (frozen) {
+      freezeJson(meta);
+      shared ??= Object.freeze({ name, incarnation });
+      presence = Object.freeze({ topic, key, pid, meta, phxRef, phxRefPrev, replica: shared });
+    } else {
+      presence = { topic, key, pid, meta, phxRef, phxRefPrev, replica: { name, incarnation } };
+    }
+    out.push(presence);
+    if (groups !== null) {
+      if ((flags & KEY) !== 0) {
+        group = [];
+        groups.push({ key, presences: group });
+      }
+      group.push(presence);
+    }
+  }
+  cursor.pos = pos;
+  cursor.at = at;
+  cursor.meta = metaIndex;
+  if (exact) cursor.exact = true;
+  return out;
+}
+
+/** Where reading the compact form is: text index, word index, meta index; any exact meta. */
+interface Cursor {
+  pos: number;
+  at: number;
+  meta: number;
+  exact: boolean;
+}
+
+/** The text of every meta of a compact result, in order (`count` presences from word `at`). */
+function metaTextsOf(text: string, words: Uint32Array, at: number, count: number): string[] {
+  const metasStart = words[1]!;
+  const texts: string[] = [];
+  let from = 1; // After the array's "[", then after each ",".
+  for (let index = 0; index < count; index += 1) {
+    const flags = words[at]!;
+    at +=
+      3 +
+      (flags & TOPIC ? 1 : 0) +
+      (flags & KEY ? 1 : 0) +
+      (flags & REF_PREV ? 1 : 0) +
+      (flags & REPLICA ? 2 : 0);
+    const end = words[at]!;
+    at += 2; // The meta's end and the counter.
+    texts.push(text.slice(metasStart + from, metasStart + end));
+    from = end + 1;
+  }
+  return texts;
+}
+
+/** The metas of a compact result: the JSON array at the end of its text. */
+function metasOf<M extends object>(text: string, words: Uint32Array): M[] {
+  return JSON.parse(text.slice(words[1]!)) as M[];
+}
+
+/** A diff from its compact form: frozen, and its metas' texts remembered for `encodeDiff`. */
+export function readDiff<M extends object>(text: string, words: Uint32Array): Diff<M> {
+  const count = words[0]!;
+  if (count === 0) {
+    return Object.freeze({ joins: NO_PRESENCES, leaves: NO_PRESENCES });
+  }
+  const metas = metasOf<M>(text, words);
+  const cursor: Cursor = { pos: 0, at: 3, meta: 0, exact: false };
+  const joinCount = words[2]!;
+  const joins = Object.freeze(readPresences(text, words, metas, cursor, joinCount, true, null));
+  const leaves = Object.freeze(readPresences(text, words, metas, cursor, count - joinCount, true, null));
+  const diff: Diff<M> = Object.freeze({ joins, leaves });
+  if (cursor.exact) {
+    // Some meta's text is not what JSON.stringify writes: encodeDiff must send that text.
+    const metaTexts = metaTextsOf(text, words, 3, count);
+    diffText.set(
+      diff,
+      () =>
+        `{"joins":${presencesJson(joins, metaTexts)},"leaves":${presencesJson(leaves, metaTexts.slice(joins.length))}}`,
+    );
+  }
+  return diff;
+}
+
+/** A topic's listing from its compact form: fresh objects, grouped by key. */
+export function readList<M extends object>(
+  text: string,
+  words: Uint32Array,
+  cache: MetaCache | null = null,
+): KeyPresences<M>[] {
+  const groups: KeyPresences<M>[] = [];
+  const count = words[0]!;
+  if (count > 0) {
+    const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
+    readPresences(text, words, undefined, cursor, count, false, groups, cache);
+  }
+  return groups;
+}
+
+/** Presences from their compact form: fresh objects. */
+export function readPresenceList<M extends object>(
+  text: string,
+  words: Uint32Array,
+  cache: MetaCache | null = null,
+): Presence<M>[] {
+  const count = words[0]!;
+  if (count === 0) return [];
+  const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
+  return readPresences(text, words, undefined, cursor, count, false, null, cache);
+}
+
+/** The frozen empty list of presences that diffs without joins or leaves share. */
+const NO_PRESENCES: readonly Presence<never>[] = Object.freeze([]);
+
 /**
  * The diff of a track, built here from what the call was given and the ref the wasm side
  * returned (one join, nothing else can change): the same value `parseDiff` would give for the
@@ -71,12 +339,16 @@ export function joinDiff<M extends object>(
   key: string,
   pid: string,
   metaText: string,
+  metaValue: object | undefined,
   metaWasText: boolean,
   phxRef: string,
   replica: ReplicaId,
 ): Diff<M> {
-  const meta = JSON.parse(metaText) as M;
-  freezeJson(meta);
+  let meta = metaValue as M | undefined;
+  if (meta === undefined) {
+    meta = JSON.parse(metaText) as M;
+    freezeJson(meta);
+  }
   const presence: Presence<M> = Object.freeze({
     topic,
     key,
@@ -88,16 +360,12 @@ export function joinDiff<M extends object>(
   });
   const diff: Diff<M> = Object.freeze({
     joins: Object.freeze([presence]),
-    leaves: Object.freeze([]),
+    leaves: NO_PRESENCES,
   });
   if (metaWasText) {
     // Text given by the caller may format numbers or spaces its own way: encodeDiff sends the
     // meta exactly as it was tracked. (An object's JSON.stringify text round-trips as it is.)
-    diffText.set(diff, () => {
-      const { meta: _, ...rest } = presence;
-      const fields = JSON.stringify(rest).slice(1, -1);
-      return `{"joins":[{"meta":${metaText},${fields}}],"leaves":[]}`;
-    });
+    diffText.set(diff, () => `{"joins":${presencesJson([presence], [metaText])},"leaves":[]}`);
   }
   return diff;
 }
@@ -357,6 +625,90 @@ function checkJson(value: unknown, path: string): void {
   throw notJson(at, found.value);
 }
 
+/** What `frozenCopy` returns for a value that is not JSON as it is. */
+const NOT_JSON: unique symbol = Symbol("not JSON");
+
+/** Nesting beyond which `frozenCopy` gives up (a cycle, or a meta the limits refuse anyway). */
+const COPY_DEPTH = 64;
+
+/**
+ * A frozen copy of `value` equal to `JSON.parse(JSON.stringify(value))`, or `NOT_JSON` where
+ * that would change it: the same checks as `findNonJson`, without building paths, in the walk
+ * that copies it. A track's diff holds the copy; its JSON text is the copy's, so a getter read
+ * twice cannot make the two differ.
+ */
+function frozenCopy(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      // JSON has no -0: a round trip gives 0.
+      return Number.isFinite(value) ? (value === 0 ? 0 : value) : NOT_JSON;
+    case "object": {
+      if (value === null) return null;
+      if (depth > COPY_DEPTH) return NOT_JSON;
+      if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) return NOT_JSON;
+        const out: unknown[] = [];
+        for (let index = 0; index < value.length; index += 1) {
+          const item: unknown = value[index];
+          const copy = item === undefined ? NOT_JSON : frozenCopy(item, depth + 1);
+          if (copy === NOT_JSON) return NOT_JSON;
+          out.push(copy);
+        }
+        return Object.freeze(out);
+      }
+      const prototype: unknown = Object.getPrototypeOf(value);
+      if (
+        (prototype !== Object.prototype && prototype !== null) ||
+        typeof (value as { toJSON?: unknown }).toJSON === "function"
+      ) {
+        return NOT_JSON;
+      }
+      const record = value as Record<string, unknown>;
+      const out: Record<string, unknown> = {};
+      const keys = Object.keys(record);
+      for (let index = 0; index < keys.length; index += 1) {
+        const key = keys[index]!;
+        const item = record[key];
+        // An undefined property is left out, as JSON.stringify does.
+        if (item === undefined) continue;
+        const copy = frozenCopy(item, depth + 1);
+        if (copy === NOT_JSON) return NOT_JSON;
+        if (key === "__proto__") {
+          // As JSON.parse makes it: an own property, not the prototype.
+          Object.defineProperty(out, key, { value: copy, enumerable: true, writable: true, configurable: true });
+        } else {
+          out[key] = copy;
+        }
+      }
+      return Object.freeze(out);
+    }
+    default:
+      return NOT_JSON;
+  }
+}
+
+/**
+ * A track's meta as a frozen copy, when it is a plain object of JSON values that can be read
+ * without throwing; otherwise `undefined`, and `metaText` either refuses it with the precise
+ * reason or, for a `JsonText`, `undefined` or a meta only a full check accepts, gives its text.
+ */
+function frozenMetaCopy(meta: unknown): object | undefined {
+  if (typeof meta !== "object" || meta === null) {
+    return undefined;
+  }
+  let copy: unknown;
+  try {
+    // A revoked Proxy throws even from instanceof and Array.isArray.
+    copy = meta instanceof JsonText || Array.isArray(meta) ? NOT_JSON : frozenCopy(meta, 0);
+  } catch {
+    return undefined;
+  }
+  return copy === NOT_JSON ? undefined : (copy as object);
+}
+
 export function metaText(meta: unknown): string {
   try {
     return metaTextOf(meta);
@@ -435,6 +787,10 @@ export function wantsJson(format: unknown): boolean {
 export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
+  /** The metas reads copy instead of parsing (see `MetaCache`). */
+  #metas: MetaCache = newMetaCache();
+  /** What the local replica's refs start with: a track's ref is this and its counter. */
+  #refPrefix: string;
   #handlers: DiffHandler<M>[] = [];
   #queue: Diff<M>[] = [];
   #delivering = false;
@@ -453,6 +809,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const limits = options.limits === undefined ? "" : JSON.stringify(options.limits);
     this.#raw = call(() => new RawPresenceState(name, incarnation, limits));
     this.#replica = Object.freeze({ name, incarnation });
+    this.#refPrefix = this.#raw.refPrefix();
   }
 
   #state(): RawPresenceState {
@@ -463,8 +820,10 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     return this.#raw;
   }
 
-  #diff(text: string): Diff<M> {
-    const diff = parseDiff<M>(text);
+  /** The diff a call on `state` returned as compact text (its words are taken here). */
+  #diff(state: RawPresenceState, text: string): Diff<M> {
+    const diff = readDiff<M>(text, state.words());
+    forgetMetas(this.#metas, diff.leaves);
     if (diff.joins.length > 0 || diff.leaves.length > 0) {
       this.#emit(diff);
     }
@@ -525,9 +884,12 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   track(topic: string, key: string, pid: string, meta?: M | JsonText): Tracked<M> {
     const state = this.#state();
     checkStrings(topic, key, pid);
-    const text = metaText(meta);
-    const phxRef = call(() => state.track(topic, key, pid, text));
-    const diff = joinDiff<M>(topic, key, pid, text, meta instanceof JsonText, phxRef, this.#replica);
+    const copy = frozenMetaCopy(meta);
+    const text = copy === undefined ? metaText(meta) : JSON.stringify(copy);
+    // Joined, the arguments cross to the wasm side in one copy.
+    const counter = call(() => state.track(topic + key + pid + text, topic.length, key.length, pid.length));
+    const phxRef = this.#refPrefix + String(counter);
+    const diff = joinDiff<M>(topic, key, pid, text, copy, meta instanceof JsonText, phxRef, this.#replica);
     this.#emit(diff);
     return { phxRef, diff };
   }
@@ -541,7 +903,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const state = this.#state();
     checkStrings(topic, key, pid);
     const text = metaText(meta);
-    const diff = this.#diff(call(() => state.update(topic, key, pid, text)));
+    const diff = this.#diff(state, call(() => state.update(topic, key, pid, text)));
     return { phxRef: diff.joins[diff.joins.length - 1]?.phxRef ?? "", diff };
   }
 
@@ -549,28 +911,28 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   untrack(topic: string, key: string, pid: string): Diff<M> {
     const state = this.#state();
     checkStrings(topic, key, pid);
-    return this.#diff(call(() => state.untrack(topic, key, pid)));
+    return this.#diff(state, call(() => state.untrack(topic, key, pid)));
   }
 
   /** Stops tracking every connection of `pid` in every topic (for a disconnect). */
   untrackAll(pid: string): Diff<M> {
     const state = this.#state();
     checkStrings(pid);
-    return this.#diff(call(() => state.untrackAll(pid)));
+    return this.#diff(state, call(() => state.untrackAll(pid)));
   }
 
   /** The visible presences of `topic`, grouped by key (keys sorted). */
   list(topic: string): KeyPresences<M>[] {
     const state = this.#state();
     checkStrings(topic);
-    return JSON.parse(call(() => state.list(topic))) as KeyPresences<M>[];
+    return readList<M>(call(() => state.list(topic)), state.words(), this.#metas);
   }
 
   /** The visible presences of `key` in `topic`. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const state = this.#state();
     checkStrings(topic, key);
-    return JSON.parse(call(() => state.getByKey(topic, key))) as Presence<M>[];
+    return readPresenceList<M>(call(() => state.getByKey(topic, key)), state.words(), this.#metas);
   }
 
   /** Topics with at least one visible presence, sorted. */
@@ -600,21 +962,21 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   replicaDown(replica: ReplicaId): Diff<M> {
     const state = this.#state();
     const { name, incarnation } = requireReplica(replica);
-    return this.#diff(call(() => state.replicaDown(name, incarnation)));
+    return this.#diff(state, call(() => state.replicaDown(name, incarnation)));
   }
 
   /** Shows a replica's presences again; the diff has a join for each. */
   replicaUp(replica: ReplicaId): Diff<M> {
     const state = this.#state();
     const { name, incarnation } = requireReplica(replica);
-    return this.#diff(call(() => state.replicaUp(name, incarnation)));
+    return this.#diff(state, call(() => state.replicaUp(name, incarnation)));
   }
 
   /** Removes a replica for good: only a newer incarnation of its name is accepted afterwards. */
   removeReplica(replica: ReplicaId): Diff<M> {
     const state = this.#state();
     const { name, incarnation } = requireReplica(replica);
-    return this.#diff(call(() => state.removeReplica(name, incarnation)));
+    return this.#diff(state, call(() => state.removeReplica(name, incarnation)));
   }
 
   /** What this state believes about `replica`; `null` if unknown or superseded. */
@@ -641,6 +1003,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const state = this.#state();
     const input = messageInput(message);
     return this.#diff(
+      state,
       call(() => (typeof input === "string" ? state.mergeJson(input) : state.mergeBinary(input))),
     );
   }
@@ -782,6 +1145,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const raw = this.#raw;
     this.#raw = undefined;
     this.#handlers = [];
+    this.#metas = newMetaCache();
     raw?.free();
   }
 

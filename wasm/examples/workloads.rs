@@ -1,5 +1,5 @@
-//! Workloads W1-W4 of the core benchmark, run natively through the same facade the wasm
-//! bindings use (JSON-text results included), so the package's benchmark script
+//! Workloads W1-W4 of the core benchmark, run natively through the same facade calls the wasm
+//! bindings make (their encoded results included), so the package's benchmark script
 //! (tests/js/package/bench/workloads.mjs) can print native and wasm ops/s side by side.
 //! Prints one JSON object of ops/s.
 //!
@@ -20,7 +20,7 @@ fn fresh(name: &str) -> StateFacade {
 
 fn track(state: &mut StateFacade, i: usize, topic: &str) {
     state
-        .track(topic, &format!("user:{i}"), &format!("pid:{i}"), &meta(i))
+        .track_counter(topic, &format!("user:{i}"), &format!("pid:{i}"), &meta(i))
         .expect("fresh triple");
 }
 
@@ -67,7 +67,7 @@ fn churn(
         }
         let bytes = wire::encode_binary(&source.take_delta().expect("changes"));
         let started = Instant::now();
-        std::hint::black_box(state.merge_binary(&bytes).expect("valid delta"));
+        std::hint::black_box(state.merge_binary_compact(&bytes).expect("valid delta"));
         seconds += started.elapsed().as_secs_f64();
         if leaves == 0 {
             for i in next - joins..next {
@@ -98,7 +98,11 @@ fn main() {
     let full = wire::encode_binary(&w1.full_state(None));
     let mut fresh_state = fresh("w2");
     let started = Instant::now();
-    std::hint::black_box(fresh_state.merge_binary(&full).expect("valid state"));
+    std::hint::black_box(
+        fresh_state
+            .merge_binary_compact(&full)
+            .expect("valid state"),
+    );
     out.push((
         "W2 merge full state (presences/s)",
         100_000.0 / started.elapsed().as_secs_f64(),
@@ -131,7 +135,7 @@ fn main() {
     let rounds = 2_000;
     let started = Instant::now();
     for _ in 0..rounds {
-        std::hint::black_box(state.list("room:lobby"));
+        std::hint::black_box(state.list_compact("room:lobby"));
     }
     out.push((
         "W4 list 1,000 of 200k (lists/s)",

@@ -56,6 +56,39 @@ pub fn incarnation_from_parts(unix_millis: f64, random: f64) -> Result<u64, Bind
     Ok(beryl_core::incarnation_from_parts(millis, random))
 }
 
+/// Splits `text` into four parts, the first three `units[i]` UTF-16 code units long (JS string
+/// lengths), the fourth the rest: arguments joined into one string cross to wasm in one copy.
+pub fn split_units(text: &str, units: [u32; 3]) -> Result<[&str; 4], BindingError> {
+    let too_short =
+        || BindingError::argument("the joined arguments are shorter than their lengths");
+    let mut ends = [0usize; 3];
+    if text.is_ascii() {
+        let mut end = 0usize;
+        for (slot, &count) in ends.iter_mut().zip(&units) {
+            end += count as usize;
+            if end > text.len() {
+                return Err(too_short());
+            }
+            *slot = end;
+        }
+    } else {
+        let mut chars = text.char_indices();
+        let mut at = 0usize;
+        for (slot, &count) in ends.iter_mut().zip(&units) {
+            let mut left = count as usize;
+            while left > 0 {
+                let (index, c) = chars.next().ok_or_else(too_short)?;
+                // A part ending inside a surrogate pair is not a JS string's length.
+                left = left.checked_sub(c.len_utf16()).ok_or_else(too_short)?;
+                at = index + c.len_utf8();
+            }
+            *slot = at;
+        }
+    }
+    let [a, b, c] = ends;
+    Ok([&text[..a], &text[a..b], &text[b..c], &text[c..]])
+}
+
 /// The optional limits a JS caller may set; missing fields keep their defaults.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -114,6 +147,25 @@ mod tests {
         assert_eq!(incarnation_from_parts(1.0, 2.0).unwrap(), (1 << 16) | 2);
         assert!(incarnation_from_parts(1.0, 65_536.0).is_err());
         assert!(incarnation_from_parts(2f64.powi(48), 0.0).is_err());
+    }
+
+    #[test]
+    fn joined_arguments_split_at_utf16_lengths() {
+        assert_eq!(
+            split_units("abcdef", [1, 2, 0]).unwrap(),
+            ["a", "bc", "", "def"]
+        );
+        assert_eq!(
+            split_units("é😀xy{}", [1, 2, 1]).unwrap(),
+            ["é", "😀", "x", "y{}"]
+        );
+        assert_eq!(split_units("é😀", [1, 2, 0]).unwrap(), ["é", "😀", "", ""]);
+        assert!(split_units("abc", [2, 2, 0]).is_err());
+        assert!(
+            split_units("é😀", [1, 1, 1]).is_err(),
+            "inside a surrogate pair"
+        );
+        assert!(split_units("é", [1, 0, 1]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use wasm_bindgen::prelude::*;
 
 use crate::args;
+use crate::compact;
 use crate::error::BindingError;
 use crate::facade::StateFacade;
 
@@ -14,10 +15,21 @@ fn js<T>(result: Result<T, BindingError>) -> JsResult<T> {
     result.map_err(JsValue::from)
 }
 
-/// The raw presence state. Methods return JSON text; errors carry a `Beryl...Error` name.
+/// The raw presence state. Diffs, lists and presences come back in the compact form (see
+/// [`crate::compact`]): the call returns the text, `words` then hands over its words. Other
+/// results are JSON text; errors carry a `Beryl...Error` name.
 #[wasm_bindgen]
 pub struct RawPresenceState {
     facade: StateFacade,
+    words: Vec<u32>,
+}
+
+impl RawPresenceState {
+    /// Keeps the words of a compact result for `words` and returns its text.
+    fn compact(&mut self, (text, words): (String, Vec<u32>)) -> String {
+        self.words = words;
+        text
+    }
 }
 
 #[wasm_bindgen]
@@ -28,6 +40,7 @@ impl RawPresenceState {
     pub fn new(name: &str, incarnation: &str, limits: &str) -> JsResult<RawPresenceState> {
         Ok(RawPresenceState {
             facade: js(StateFacade::new(name, incarnation, limits))?,
+            words: Vec::new(),
         })
     }
 
@@ -36,37 +49,65 @@ impl RawPresenceState {
         self.facade.replica()
     }
 
-    /// Tracks a connection; the new entry's `phxRef` (its diff is one join, which the wrapper
+    /// Tracks a connection; the counter of the new entry's dot, its `phxRef` being
+    /// `refPrefix()` followed by the counter's digits (its diff is one join, which the wrapper
     /// builds from the arguments).
-    pub fn track(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<String> {
-        js(self.facade.track_ref(topic, key, pid, meta))
+    ///
+    /// The four arguments come joined into one string, `topic + key + pid + meta`, with the
+    /// first three's lengths (JS string lengths, UTF-16 code units): one copy into wasm memory
+    /// instead of four.
+    pub fn track(
+        &mut self,
+        joined: &str,
+        topic_len: u32,
+        key_len: u32,
+        pid_len: u32,
+    ) -> JsResult<f64> {
+        let [topic, key, pid, meta] = js(args::split_units(joined, [topic_len, key_len, pid_len]))?;
+        js(self.facade.track_counter(topic, key, pid, meta))
     }
 
-    /// Replaces a local entry's meta; `{"phxRef","diff"}` as JSON.
+    /// What every `phxRef` of the local replica starts with (its tag and a dot).
+    #[wasm_bindgen(js_name = refPrefix)]
+    pub fn ref_prefix(&self) -> String {
+        self.facade.local_ref_prefix()
+    }
+
+    /// The words of the last compact result (empty once taken).
+    pub fn words(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.words)
+    }
+
+    /// Replaces a local entry's meta; the diff (its join carries the new `phxRef`), compact.
     pub fn update(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<String> {
-        js(self.facade.update(topic, key, pid, meta))
+        let diff = js(self.facade.update_diff(topic, key, pid, meta))?;
+        Ok(self.compact(compact::diff(&diff)))
     }
 
-    /// Stops tracking a local entry; the diff as JSON.
+    /// Stops tracking a local entry; the diff, compact.
     pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> String {
-        self.facade.untrack(topic, key, pid)
+        let diff = self.facade.untrack_diff(topic, key, pid);
+        self.compact(compact::diff(&diff))
     }
 
-    /// Stops tracking every local entry of `pid`; the diff as JSON.
+    /// Stops tracking every local entry of `pid`; the diff, compact.
     #[wasm_bindgen(js_name = untrackAll)]
     pub fn untrack_all(&mut self, pid: &str) -> String {
-        self.facade.untrack_all(pid)
+        let diff = self.facade.untrack_all_diff(pid);
+        self.compact(compact::diff(&diff))
     }
 
-    /// A topic's presences grouped by key, as JSON.
-    pub fn list(&self, topic: &str) -> String {
-        self.facade.list(topic)
+    /// A topic's presences grouped by key, compact.
+    pub fn list(&mut self, topic: &str) -> String {
+        let listing = self.facade.list_compact(topic);
+        self.compact(listing)
     }
 
-    /// A key's presences in a topic, as JSON.
+    /// A key's presences in a topic, compact.
     #[wasm_bindgen(js_name = getByKey)]
-    pub fn get_by_key(&self, topic: &str, key: &str) -> String {
-        self.facade.get_by_key(topic, key)
+    pub fn get_by_key(&mut self, topic: &str, key: &str) -> String {
+        let presences = self.facade.get_by_key_compact(topic, key);
+        self.compact(presences)
     }
 
     /// Topics with a visible presence, sorted, as JSON.
@@ -91,22 +132,25 @@ impl RawPresenceState {
         self.facade.local_counter()
     }
 
-    /// Marks a replica down; the diff as JSON.
+    /// Marks a replica down; the diff, compact.
     #[wasm_bindgen(js_name = replicaDown)]
     pub fn replica_down(&mut self, name: &str, incarnation: &str) -> JsResult<String> {
-        js(self.facade.replica_down(name, incarnation))
+        let diff = js(self.facade.replica_down_diff(name, incarnation))?;
+        Ok(self.compact(compact::diff(&diff)))
     }
 
-    /// Marks a replica up; the diff as JSON.
+    /// Marks a replica up; the diff, compact.
     #[wasm_bindgen(js_name = replicaUp)]
     pub fn replica_up(&mut self, name: &str, incarnation: &str) -> JsResult<String> {
-        js(self.facade.replica_up(name, incarnation))
+        let diff = js(self.facade.replica_up_diff(name, incarnation))?;
+        Ok(self.compact(compact::diff(&diff)))
     }
 
-    /// Removes a replica for good; the diff as JSON.
+    /// Removes a replica for good; the diff, compact.
     #[wasm_bindgen(js_name = removeReplica)]
     pub fn remove_replica(&mut self, name: &str, incarnation: &str) -> JsResult<String> {
-        js(self.facade.remove_replica(name, incarnation))
+        let diff = js(self.facade.remove_replica_diff(name, incarnation))?;
+        Ok(self.compact(compact::diff(&diff)))
     }
 
     /// A replica's status name, or undefined.
@@ -120,16 +164,18 @@ impl RawPresenceState {
         self.facade.replicas()
     }
 
-    /// Decodes and applies a binary replication message; the diff as JSON.
+    /// Decodes and applies a binary replication message; the diff, compact.
     #[wasm_bindgen(js_name = mergeBinary)]
     pub fn merge_binary(&mut self, bytes: &[u8]) -> JsResult<String> {
-        js(self.facade.merge_binary(bytes))
+        let diff = js(self.facade.merge_binary_compact(bytes))?;
+        Ok(self.compact(diff))
     }
 
-    /// Decodes and applies a JSON replication message; the diff as JSON.
+    /// Decodes and applies a JSON replication message; the diff, compact.
     #[wasm_bindgen(js_name = mergeJson)]
     pub fn merge_json(&mut self, text: &str) -> JsResult<String> {
-        js(self.facade.merge_json(text))
+        let diff = js(self.facade.merge_json_compact(text))?;
+        Ok(self.compact(diff))
     }
 
     /// The local changes since the last call as a delta message, or undefined if none.

@@ -2,9 +2,10 @@
 //! whose every failure is a [`BindingError`]. The `#[wasm_bindgen]` layer only forwards to it,
 //! so the same code runs (and is tested) natively.
 
-use beryl_core::{Delta, Meta, PresenceState, ReplicaId};
+use beryl_core::{Delta, Diff, Dot, Meta, PresenceState, ReplicaId};
 
 use crate::args;
+use crate::compact;
 use crate::error::BindingError;
 use crate::json;
 
@@ -85,17 +86,27 @@ impl StateFacade {
         Ok(json::diff(&self.tracked(topic, key, pid, meta)?.diff()))
     }
 
-    /// Tracks a connection; only the new `phxRef`. A track's diff is one join of exactly what
-    /// was given, so a caller that has the arguments can build it without any JSON.
-    pub fn track_ref(
+    /// Tracks a connection; only the counter of its dot, which names its `phxRef` after
+    /// [`Self::local_ref_prefix`]. Counters grow by one per change, so they stay far below 2^53
+    /// and cross to JS as a number.
+    pub fn track_counter(
         &mut self,
         topic: &str,
         key: &str,
         pid: &str,
         meta: &str,
-    ) -> Result<String, BindingError> {
+    ) -> Result<f64, BindingError> {
         let tracked = self.tracked(topic, key, pid, meta)?;
-        Ok(tracked.phx_ref().as_str().to_owned())
+        // Exact: counters stay below 2^53 (see `local_counter`).
+        Ok(tracked.presence().dot().counter as f64)
+    }
+
+    /// What every `phxRef` of the local replica starts with: its tag and a dot, the counter's
+    /// digits follow.
+    pub fn local_ref_prefix(&self) -> String {
+        let phx_ref = Dot::new(self.state.replica().clone(), 1).phx_ref();
+        let text = phx_ref.as_str();
+        text[..text.len() - 1].to_owned()
     }
 
     /// Replaces a local entry's meta; the diff as JSON (its join carries the new `phxRef`).
@@ -106,24 +117,45 @@ impl StateFacade {
         pid: &str,
         meta: &str,
     ) -> Result<String, BindingError> {
+        Ok(json::diff(&self.update_diff(topic, key, pid, meta)?))
+    }
+
+    /// Replaces a local entry's meta; the diff (its join carries the new `phxRef`).
+    pub fn update_diff(
+        &mut self,
+        topic: &str,
+        key: &str,
+        pid: &str,
+        meta: &str,
+    ) -> Result<Diff, BindingError> {
         let meta = self.meta(meta)?;
         let change = self.state.update(topic, key, pid, &meta)?.into_change();
         self.remember(change.delta);
-        Ok(json::diff(&change.diff))
+        Ok(change.diff)
     }
 
     /// Stops tracking a local entry (a no-op with an empty diff when it is not tracked).
     pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> String {
+        json::diff(&self.untrack_diff(topic, key, pid))
+    }
+
+    /// Stops tracking a local entry; the diff.
+    pub fn untrack_diff(&mut self, topic: &str, key: &str, pid: &str) -> Diff {
         let change = self.state.untrack(topic, key, pid);
         self.remember(change.delta);
-        json::diff(&change.diff)
+        change.diff
     }
 
     /// Stops tracking every local entry of `pid`.
     pub fn untrack_all(&mut self, pid: &str) -> String {
+        json::diff(&self.untrack_all_diff(pid))
+    }
+
+    /// Stops tracking every local entry of `pid`; the diff.
+    pub fn untrack_all_diff(&mut self, pid: &str) -> Diff {
         let change = self.state.untrack_all(pid);
         self.remember(change.delta);
-        json::diff(&change.diff)
+        change.diff
     }
 
     /// The visible presences of `topic`, grouped by key.
@@ -131,9 +163,19 @@ impl StateFacade {
         json::list(&self.state.list(topic))
     }
 
+    /// The visible presences of `topic`, grouped by key, in the compact form.
+    pub fn list_compact(&self, topic: &str) -> (String, Vec<u32>) {
+        compact::list(&self.state.list(topic))
+    }
+
     /// The visible presences of `key` in `topic`.
     pub fn get_by_key(&self, topic: &str, key: &str) -> String {
         json::presences(&self.state.get_by_key(topic, key))
+    }
+
+    /// The visible presences of `key` in `topic`, in the compact form.
+    pub fn get_by_key_compact(&self, topic: &str, key: &str) -> (String, Vec<u32>) {
+        compact::presences(&self.state.get_by_key(topic, key))
     }
 
     /// Topics with a visible presence, sorted.
@@ -149,26 +191,49 @@ impl StateFacade {
         self.state.local_counter() as f64
     }
 
-    /// Marks a replica down; the diff of what it hides.
+    /// Marks a replica down; the diff of what it hides, as JSON.
     pub fn replica_down(&mut self, name: &str, incarnation: &str) -> Result<String, BindingError> {
+        Ok(json::diff(&self.replica_down_diff(name, incarnation)?))
+    }
+
+    /// Marks a replica down; the diff of what it hides.
+    pub fn replica_down_diff(
+        &mut self,
+        name: &str,
+        incarnation: &str,
+    ) -> Result<Diff, BindingError> {
         let replica = args::replica(name, incarnation)?;
-        Ok(json::diff(&self.state.replica_down(&replica)?))
+        Ok(self.state.replica_down(&replica)?)
+    }
+
+    /// Marks a replica up again; the diff of what it shows, as JSON.
+    pub fn replica_up(&mut self, name: &str, incarnation: &str) -> Result<String, BindingError> {
+        Ok(json::diff(&self.replica_up_diff(name, incarnation)?))
     }
 
     /// Marks a replica up again; the diff of what it shows.
-    pub fn replica_up(&mut self, name: &str, incarnation: &str) -> Result<String, BindingError> {
+    pub fn replica_up_diff(&mut self, name: &str, incarnation: &str) -> Result<Diff, BindingError> {
         let replica = args::replica(name, incarnation)?;
-        Ok(json::diff(&self.state.replica_up(&replica)?))
+        Ok(self.state.replica_up(&replica)?)
     }
 
-    /// Removes a replica for good; the diff of what it purges.
+    /// Removes a replica for good; the diff of what it purges, as JSON.
     pub fn remove_replica(
         &mut self,
         name: &str,
         incarnation: &str,
     ) -> Result<String, BindingError> {
+        Ok(json::diff(&self.remove_replica_diff(name, incarnation)?))
+    }
+
+    /// Removes a replica for good; the diff of what it purges.
+    pub fn remove_replica_diff(
+        &mut self,
+        name: &str,
+        incarnation: &str,
+    ) -> Result<Diff, BindingError> {
         let replica = args::replica(name, incarnation)?;
-        Ok(json::diff(&self.state.remove_replica(&replica)?))
+        Ok(self.state.remove_replica(&replica)?)
     }
 
     /// `"up"`, `"down"`, `"removed"`, or `None` for an unknown or superseded replica.

@@ -1,8 +1,10 @@
 //! JSON text for what crosses to JS: presences, diffs, lists and replica records.
 //!
-//! Results cross the boundary as one JSON string that the JS wrapper parses into plain objects
-//! and arrays. Metas are stored as validated JSON text, so they are copied in verbatim, without a
-//! parse and re-serialisation in Rust; one `JSON.parse` on the JS side builds everything.
+//! These results cross the boundary as one JSON string that the JS wrapper parses into plain
+//! objects and arrays (a `PresenceState`'s lists and diffs use the [`crate::compact`] form
+//! instead; `SyncNode` and the native tests use these). Metas are stored as validated JSON
+//! text, so they are copied in verbatim, without a parse and re-serialisation in Rust; one
+//! `JSON.parse` on the JS side builds everything.
 
 use std::fmt::Write;
 

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::args;
+use crate::compact;
 use crate::error::BindingError;
 use crate::facade::StateFacade;
 use crate::json;
@@ -65,10 +66,25 @@ impl StateFacade {
         Ok(json::diff(&self.apply(message)))
     }
 
+    /// Decodes and applies a binary message; the diff in the compact form.
+    pub fn merge_binary_compact(
+        &mut self,
+        bytes: &[u8],
+    ) -> Result<(String, Vec<u32>), BindingError> {
+        let message = self.decode_binary(bytes)?;
+        Ok(compact::diff(&self.apply(message)))
+    }
+
     /// Decodes and applies a JSON message; the diff as JSON.
     pub fn merge_json(&mut self, text: &str) -> Result<String, BindingError> {
         let message = self.decode_json(text)?;
         Ok(json::diff(&self.apply(message)))
+    }
+
+    /// Decodes and applies a JSON message; the diff in the compact form.
+    pub fn merge_json_compact(&mut self, text: &str) -> Result<(String, Vec<u32>), BindingError> {
+        let message = self.decode_json(text)?;
+        Ok(compact::diff(&self.apply(message)))
     }
 
     /// The local changes not yet taken, as a delta message, and forgets them; `None` when

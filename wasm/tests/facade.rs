@@ -126,3 +126,143 @@ fn goodbye_and_liveness_messages_apply_their_verdicts() {
         Some("removed")
     );
 }
+
+/// Presences read back from the compact form the way the JS wrapper reads them (JS string
+/// indexes are UTF-16 code units), as the JSON form's objects: runs of `runs[i]` presences from
+/// word `at` on (a diff's leaves follow its joins, the text continuing). Also gives, per
+/// presence, whether it wrote its key.
+fn read_compact(
+    text: &str,
+    words: &[u32],
+    mut at: usize,
+    runs: &[u32],
+) -> (Vec<Vec<Value>>, Vec<bool>) {
+    use beryl_wasm::compact::{KEY, REF_PREV, REPLICA, TOPIC};
+    let units: Vec<u16> = text.encode_utf16().collect();
+    let metas_start = words[1] as usize;
+    let text_of = |from: usize, to: usize| String::from_utf16(&units[from..to]).unwrap();
+    let (mut pos, mut meta_from) = (0, 1);
+    let (mut out, mut keyed) = (Vec::new(), Vec::new());
+    for &count in runs {
+        let (mut topic, mut key, mut name, mut incarnation) = Default::default();
+        let mut run = Vec::new();
+        for _ in 0..count {
+            let flags = words[at];
+            at += 1;
+            let mut field = || {
+                let end = words[at] as usize;
+                at += 1;
+                let value = text_of(pos, end);
+                pos = end;
+                value
+            };
+            if flags & TOPIC != 0 {
+                topic = field();
+            }
+            if flags & KEY != 0 {
+                key = field();
+            }
+            let pid = field();
+            let phx_ref = field();
+            let phx_ref_prev = if flags & REF_PREV != 0 {
+                Value::from(field())
+            } else {
+                Value::Null
+            };
+            if flags & REPLICA != 0 {
+                name = field();
+                incarnation = field();
+            }
+            let meta_end = words[at] as usize;
+            let counter = words[at + 1];
+            at += 2;
+            assert_eq!(flags & beryl_wasm::compact::BIG_COUNTER, 0);
+            let meta = parse(&text_of(metas_start + meta_from, metas_start + meta_end));
+            meta_from = meta_end + 1;
+            assert!(
+                phx_ref.ends_with(&format!(".{counter}")),
+                "{phx_ref} and {counter}"
+            );
+            run.push(serde_json::json!({
+                "topic": topic, "key": key, "pid": pid, "meta": meta, "phxRef": phx_ref,
+                "phxRefPrev": phx_ref_prev, "replica": {"name": name, "incarnation": incarnation},
+            }));
+            keyed.push(flags & KEY != 0);
+        }
+        out.push(run);
+    }
+    assert_eq!(pos, metas_start, "the fields end where the metas start");
+    // The metas' array parses as a whole too, to the same metas.
+    let metas = parse(&text_of(metas_start, units.len()));
+    let each: Vec<Value> = out.iter().flatten().map(|p| p["meta"].clone()).collect();
+    assert_eq!(metas, Value::Array(each));
+    (out, keyed)
+}
+
+#[test]
+fn the_compact_forms_hold_what_the_json_forms_hold() {
+    let mut a = state("nöde-a", "7");
+    let mut b = state("node-b", "18446744073709551615");
+    a.track("lobby é", "zoé", "p1", r#"{"n": "😀", "x": 1.50}"#)
+        .unwrap();
+    a.track("lobby é", "zoé", "p2", "{}").unwrap();
+    a.track("lobby é", "al", "p1", r#"{"s":"\u00e9"}"#).unwrap();
+    a.track("t2", "al", "p1", "{}").unwrap();
+    b.track("lobby é", "al", "p9", r#"{"k":[1,{"d":null}]}"#)
+        .unwrap();
+    let delta = wire::encode_binary(&a.take_delta().unwrap());
+    let (text, words) = b.merge_binary_compact(&delta).unwrap();
+    let mut c = state("node-c", "1");
+    let json = parse(&c.merge_binary(&delta).unwrap());
+    assert_eq!((words[0], words[2]), (4, 4), "four joins, no leaves");
+    let (runs, _) = read_compact(&text, &words, 3, &[4, 0]);
+    assert_eq!(Value::Array(runs[0].clone()), json["joins"]);
+
+    // A list: every group's first presence writes its key, the others do not.
+    let (text, words) = b.list_compact("lobby é");
+    let (runs, keyed) = read_compact(&text, &words, 2, &[words[0]]);
+    let groups = parse(&b.list("lobby é"));
+    let listed: Vec<Value> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["presences"].as_array().unwrap().clone())
+        .collect();
+    assert_eq!(runs[0], listed);
+    assert_eq!(keyed, [true, false, true, false]);
+    assert_eq!(groups.as_array().unwrap().len(), 2);
+
+    let (text, words) = b.get_by_key_compact("lobby é", "zoé");
+    let (runs, _) = read_compact(&text, &words, 2, &[words[0]]);
+    assert_eq!(
+        Value::Array(runs[0].clone()),
+        parse(&b.get_by_key("lobby é", "zoé"))
+    );
+
+    // An update's diff: a join with its phxRefPrev, then the leave.
+    let mut d = state("node-d", "3");
+    d.track("t", "k", "p", r#"{"v":1}"#).unwrap();
+    let diff = d.update_diff("t", "k", "p", r#"{"v": 2}"#).unwrap();
+    let json = parse(&beryl_wasm::json::diff(&diff));
+    let (text, words) = beryl_wasm::compact::diff(&diff);
+    assert_eq!((words[0], words[2]), (2, 1));
+    let (runs, _) = read_compact(&text, &words, 3, &[1, 1]);
+    assert_eq!(Value::Array(runs[0].clone()), json["joins"]);
+    assert_eq!(Value::Array(runs[1].clone()), json["leaves"]);
+    assert!(json["joins"][0]["phxRefPrev"].is_string());
+}
+
+#[test]
+fn a_tracks_counter_after_the_ref_prefix_is_its_phx_ref() {
+    let mut a = state("nöde-a", "18446744073709551615");
+    let mut b = state("nöde-a", "18446744073709551615");
+    for (index, key) in ["k1", "k2", "k3"].into_iter().enumerate() {
+        let counter = a.track_counter("t", key, "p", "{}").unwrap();
+        let diff = parse(&b.track("t", key, "p", "{}").unwrap());
+        assert_eq!(counter, index as f64 + 1.0);
+        let phx_ref = format!("{}{counter}", a.local_ref_prefix());
+        assert_eq!(diff["joins"][0]["phxRef"], Value::from(phx_ref));
+    }
+    a.update_diff("t", "k1", "p", "{}").unwrap();
+    assert_eq!(a.track_counter("t", "k4", "p", "{}").unwrap(), 5.0);
+}

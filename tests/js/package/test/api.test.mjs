@@ -97,6 +97,40 @@ describe("metas", () => {
     assert.equal(state.getByKey("t", "k")[0].meta.a, 1, "a refused update changes nothing");
     state.free();
   });
+
+  test("a track's diff holds its meta as a JSON round trip gives it, frozen", () => {
+    const state = new PresenceState("a", { incarnation });
+    const proto = JSON.parse('{"__proto__": {"p": 1}}');
+    const metas = [
+      { z: -0, list: [-0, 1e21, "s"], nested: { deep: [[{}]] } },
+      { b: 1, 10: "ten", 2: "two", a: { y: 1, x: undefined } },
+      proto,
+      { ["__proto__"]: "not a prototype", k: 1 },
+      { s: "\u2028 é 😀", t: true, n: null },
+    ];
+    for (const [index, meta] of metas.entries()) {
+      const { diff } = state.track("t", `k${index}`, "p", meta);
+      const copy = diff.joins[0].meta;
+      const expected = JSON.parse(JSON.stringify(meta));
+      assert.deepStrictEqual(copy, expected);
+      assert.deepStrictEqual(Object.keys(copy), Object.keys(expected));
+      assert.equal(Object.getPrototypeOf(copy), Object.prototype);
+      assert.ok(Object.isFrozen(copy));
+      // What the wasm side stored is the same meta.
+      assert.deepStrictEqual(state.getByKey("t", `k${index}`)[0].meta, copy);
+      assert.notEqual(copy, meta);
+    }
+    assert.ok(Object.is(state.getByKey("t", "k0")[0].meta.z, 0));
+    assert.ok(Object.hasOwn(state.getByKey("t", "k2")[0].meta, "__proto__"));
+    // Deeper than a copy goes: the full check and a parse of the text, with the same result.
+    let deep = { leaf: 1 };
+    for (let level = 0; level < 70; level += 1) deep = { deep };
+    const limits = { maxMetaDepth: 100 };
+    const roomy = new PresenceState("b", { incarnation, limits });
+    assert.deepStrictEqual(roomy.track("t", "k", "p", deep).diff.joins[0].meta, JSON.parse(JSON.stringify(deep)));
+    roomy.free();
+    state.free();
+  });
 });
 
 describe("diffs", () => {
@@ -132,6 +166,97 @@ describe("diffs", () => {
     assert.throws(() => state.encodeDiff(42, "room"), UsageError);
     state.free();
     peer.free();
+  });
+});
+
+describe("reads", () => {
+  test("what a read returns is a fresh copy every time, down to nested metas", () => {
+    const a = new PresenceState("a", { incarnation });
+    const b = new PresenceState("b", { incarnation });
+    a.track("t", "k", "p1", { flat: 1, s: "x" });
+    a.track("t", "k", "p2", { nested: { list: [1, { deep: true }] }, ["__proto__"]: { own: 1 } });
+    b.merge(a.takeDelta());
+    for (const state of [a, b]) {
+      const first = state.list("t");
+      const expected = structuredClone(first);
+      first[0].presences[0].meta.flat = 2;
+      first[0].presences[1].meta.nested.list[1].deep = false;
+      first[0].presences[1].meta.nested.list.push(3);
+      first[0].presences[1].replica.name = "changed";
+      assert.deepStrictEqual(state.list("t"), expected);
+      const [byKey] = state.getByKey("t", "k");
+      byKey.meta.s = "y";
+      assert.deepStrictEqual(state.getByKey("t", "k"), expected[0].presences);
+      const second = state.list("t")[0].presences[1].meta;
+      assert.ok(Object.hasOwn(second, "__proto__"));
+      assert.equal(Object.getPrototypeOf(second), Object.prototype);
+      assert.notEqual(second.nested, state.list("t")[0].presences[1].meta.nested);
+    }
+    // An update's new meta is listed, not the old one; presences that left are not.
+    a.update("t", "k", "p1", { flat: 3 });
+    a.untrack("t", "k", "p2");
+    b.merge(a.takeDelta());
+    for (const state of [a, b]) {
+      assert.deepStrictEqual(state.list("t")[0].presences.map((p) => p.meta), [{ flat: 3 }]);
+    }
+    b.replicaDown(a.replica);
+    assert.deepStrictEqual(b.list("t"), []);
+    b.replicaUp(a.replica);
+    assert.deepStrictEqual(b.list("t"), a.list("t"));
+    a.free();
+    b.free();
+  });
+
+  test("a listing larger than the reads' meta cache is complete and right", () => {
+    const state = new PresenceState("a", { incarnation });
+    const count = 20_000;
+    for (let i = 0; i < count; i += 1) state.track("t", `k${i}`, "p", { i, tag: [i % 7] });
+    for (let round = 0; round < 2; round += 1) {
+      const listed = state.list("t");
+      assert.equal(listed.length, count);
+      for (const group of listed) {
+        const { meta } = group.presences[0];
+        assert.equal(group.key, `k${meta.i}`);
+        assert.deepStrictEqual(meta.tag, [meta.i % 7]);
+      }
+    }
+    state.free();
+  });
+});
+
+describe("merged diffs", () => {
+  test("encodeDiff sends every merged meta's exact text, whatever JSON.stringify would write", () => {
+    const a = new PresenceState("a", { incarnation });
+    const b = new PresenceState("b", { incarnation });
+    const texts = [
+      '{"v":1}',
+      '{"v": 1}',
+      '{"v":1.50}',
+      '{"v":1.5}',
+      '{"v":-0}',
+      '{"v":12345678901234567890}',
+      '{"s":"\\u00e9\\/"}',
+      '{"s":"é\\n\\"q\\""}',
+      '{"b":1,"10":2}',
+      '{"a":1,"a":2}',
+      '{"o":{"k":[1,{"k":2}]},"__proto__":3}',
+    ];
+    for (const [index, text] of texts.entries()) a.track("t", `k${index}`, "p", new JsonText(text));
+    const diff = b.merge(a.takeDelta());
+    assert.equal(diff.joins.length, texts.length);
+    // Each meta goes out as its text without the closing brace, then its phx_ref.
+    const whole = b.encodeDiff(diff, "t");
+    for (const text of texts) assert.ok(whole.includes(`${text.slice(0, -1)},"phx_ref"`), `${text} in ${whole}`);
+    // Leaves keep their metas' texts too, after the joins.
+    a.untrack("t", "k2", "p");
+    a.track("t", "k2", "p", new JsonText('{"v": 2.0}'));
+    const next = b.merge(a.takeDelta());
+    assert.equal(next.leaves.length, 1);
+    const sent = b.encodeDiff(next, "t");
+    assert.ok(sent.includes('"v":1.50'), sent);
+    assert.ok(sent.includes('"v": 2.0'), sent);
+    a.free();
+    b.free();
   });
 });
 
