@@ -6,8 +6,8 @@
 # 1. cargo builds beryl-wasm for wasm32-unknown-unknown (profile wasm-release);
 # 2. wasm-bindgen --target web writes the JS glue (one glue serves every runtime: each entry
 #    point hands it the module its own way);
-# 3. wasm-opt -O3 from the npm package binaryen optimises the .wasm for speed, as the cargo
-#    profile does (never Debian's binaryen: its modules fail to load);
+# 3. wasm-opt -Oz from the npm package binaryen shrinks the .wasm (never Debian's binaryen:
+#    its modules fail to load);
 # 4. tsc compiles the TS wrapper and runtime entries of pkg-template/src to ESM + .d.ts, and
 #    esbuild bundles the Node entry with the glue into a CommonJS file for `require`;
 # 5. pkg/ gets package.json, README.md, dist/ and wasm/; scripts/package-size.mjs prints, per
@@ -42,8 +42,8 @@ rm -rf "$STAGE"
 mkdir -p "$STAGE/wasm"
 log "-- wasm-bindgen --target web"
 wasm-bindgen --target web --out-dir "$STAGE/wasm" --out-name beryl_wasm "$WASM_IN"
-log "-- wasm-opt -O3"
-"$TOOLS/wasm-opt" -O3 --strip-debug --strip-producers \
+log "-- wasm-opt -Oz"
+"$TOOLS/wasm-opt" -Oz --strip-debug --strip-producers \
   "$STAGE/wasm/beryl_wasm_bg.wasm" -o "$STAGE/wasm/beryl_wasm_bg.opt.wasm"
 mv "$STAGE/wasm/beryl_wasm_bg.opt.wasm" "$STAGE/wasm/beryl_wasm_bg.wasm"
 # Only used by wasm-bindgen's own loaders; the package never imports it.
