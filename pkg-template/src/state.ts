@@ -156,9 +156,10 @@ function thaw(value: unknown): unknown {
  *
  * Frozen presences (a diff's) share one frozen replica object per run of the same replica;
  * otherwise every object is fresh, the caller's to change. `cursor.exact` is set when a meta's
- * text is not the one a JS round trip gives (so `encodeDiff` must be handed that text). `groups`, when given, gets the presences grouped by key (each
- * group's first presence writes its key). Reads `count` presences from word `at` on, continuing
- * the text at `cursor.pos`; leaves `cursor.pos` and `cursor.at` after them.
+ * text is not the one a JS round trip gives (so `encodeDiff` must be handed that text).
+ * `groups`, when given, gets the presences grouped by key (each group's first presence writes
+ * its key). Reads `count` presences from word `at` on, continuing the text at `cursor.pos`;
+ * leaves `cursor.pos` and `cursor.at` after them.
  */
 function readPresences<M extends object>(
   text: string,
