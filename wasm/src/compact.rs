@@ -187,8 +187,8 @@ impl Compact {
             flags |= REPLICA;
             let replica = presence.replica();
             self.push_str(replica.name());
-            let mut digits = [0u8; 20];
-            self.push_str(decimal(replica.incarnation(), &mut digits));
+            // Once per run of one replica's presences, not per presence.
+            self.push_str(&replica.incarnation().to_string());
         }
         if self.flag_canonical && canonical(presence.meta()) {
             flags |= CANONICAL;
@@ -233,22 +233,6 @@ impl Compact {
 
 fn same_replica(a: &ReplicaId, b: &ReplicaId) -> bool {
     a.incarnation() == b.incarnation() && a.name() == b.name()
-}
-
-/// `value` in decimal, written at the end of `digits`.
-fn decimal(value: u64, digits: &mut [u8; 20]) -> &str {
-    let mut at = digits.len();
-    let mut rest = value;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (rest % 10) as u8;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    std::str::from_utf8(&digits[at..]).unwrap_or_default()
 }
 
 /// A diff: the word after the header counts its joins; the joins come first, then the leaves,
@@ -333,12 +317,5 @@ mod tests {
         }
         let many: Vec<String> = (0..40).map(|index| format!("\"k{index}\":0")).collect();
         assert!(!canonical(&format!("{{{}}}", many.join(","))));
-    }
-
-    #[test]
-    fn decimals() {
-        let mut digits = [0u8; 20];
-        assert_eq!(decimal(0, &mut digits), "0");
-        assert_eq!(decimal(u64::MAX, &mut digits), "18446744073709551615");
     }
 }
