@@ -8,8 +8,9 @@
 #    point hands it the module its own way);
 # 3. wasm-opt -Oz from the npm package binaryen shrinks the .wasm (never Debian's binaryen:
 #    its modules fail to load);
-# 4. tsc compiles the TS wrapper and runtime entries of pkg-template/src to ESM + .d.ts, and
-#    esbuild bundles the Node entry with the glue into a CommonJS file for `require`;
+# 4. tsc compiles the TS wrapper and runtime entries of pkg-template/src to ESM + .d.ts,
+#    esbuild bundles the Node entry with the glue into a CommonJS file for `require` and
+#    minifies every JS file shipped;
 # 5. pkg/ gets package.json, README.md, dist/ and wasm/; scripts/package-size.mjs prints, per
 #    entry, the gzipped size of every JS file it loads plus the .wasm, against the 60 KB goal.
 #
@@ -56,10 +57,16 @@ cp pkg-template/package.json "$STAGE/package.json" # "type": "module" makes tsc 
 "$TOOLS/tsc" -p "$STAGE/tsconfig.json"
 rm -f "$STAGE/dist/wasm-module.d.ts"
 
-log "-- esbuild (CommonJS bundle for require)"
+log "-- esbuild (CommonJS bundle for require; every shipped JS file minified)"
+# --keep-names: error classes take their `name` from the class (`new.target.name`).
 "$TOOLS/esbuild" "$STAGE/dist/node-cjs.js" --bundle --format=cjs --platform=node \
-  --target=node18 --log-level=warning --log-override:empty-import-meta=silent \
-  --outfile="$STAGE/dist/index.cjs"
+  --target=node18 --minify --keep-names --log-level=warning \
+  --log-override:empty-import-meta=silent --outfile="$STAGE/dist/index.cjs"
+# Each ES module on its own (not bundled): entries share runtime.js, so one init serves all.
+for module in "$STAGE"/dist/*.js "$STAGE/wasm/beryl_wasm.js"; do
+  "$TOOLS/esbuild" "$module" --format=esm --target=es2022 --minify --keep-names \
+    --log-level=warning --allow-overwrite --outfile="$module"
+done
 # Declarations for require(): the ESM ones, renamed so TypeScript reads them as CommonJS.
 mkdir -p "$STAGE/dist/cjs"
 for declaration in "$STAGE"/dist/*.d.ts; do
