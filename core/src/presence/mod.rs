@@ -6,9 +6,9 @@ mod projection;
 mod repair;
 mod store;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use hashbrown::HashMap;
 use smallvec::SmallVec;
 
 pub use entry::{Entry, Presence};

@@ -4,7 +4,7 @@
 //! the table holds at most one record per name that is still alive or recently silent, however
 //! many times nodes restart.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use crate::context::CausalContext;
 use crate::replica::ReplicaId;

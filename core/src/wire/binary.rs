@@ -8,8 +8,10 @@
 //! UTF-8.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
+
+use hashbrown::HashMap;
 
 use super::error::{DecodeError, Position};
 use super::limits::WireLimits;

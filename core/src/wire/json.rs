@@ -5,10 +5,10 @@
 //! counters are numbers. Metas are embedded as JSON objects, byte for byte as tracked.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::fmt::Write;
 use std::sync::Arc;
 
+use hashbrown::HashSet;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::value::RawValue;

@@ -6,7 +6,7 @@
 //! its numbers' texts, and rebuilt by interleaving them: exactly the original bytes, with no
 //! parsing or reformatting of anything.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 /// A meta cut at its numbers: `segments.len() == numbers.len() + 1`.
 pub(super) struct Shape<'a> {
