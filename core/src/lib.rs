@@ -7,6 +7,7 @@ pub mod context;
 pub mod diff;
 pub mod dot;
 pub mod error;
+pub mod json;
 pub mod limits;
 pub mod liveness;
 pub mod message;

@@ -2,9 +2,8 @@
 
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
 use crate::error::MetaError;
+use crate::json::{JsonError, Kind, Reader};
 use crate::limits::Limits;
 
 /// Keys that presence adds to every meta it sends to clients, so a meta may not carry them.
@@ -28,6 +27,7 @@ impl Meta {
     }
 
     /// Serializes a JSON value as a meta, within the default [`Limits`].
+    #[cfg(feature = "serde_json")]
     pub fn from_value(value: &serde_json::Value) -> Result<Meta, MetaError> {
         Self::from_json(&value.to_string())
     }
@@ -43,6 +43,7 @@ impl Meta {
     }
 
     /// Parses the meta into a JSON value.
+    #[cfg(feature = "serde_json")]
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::from_str(&self.0).unwrap_or(serde_json::Value::Null)
     }
@@ -67,6 +68,7 @@ impl TryFrom<&str> for Meta {
     }
 }
 
+#[cfg(feature = "serde_json")]
 impl TryFrom<serde_json::Value> for Meta {
     type Error = MetaError;
     fn try_from(value: serde_json::Value) -> Result<Self, Self::Error> {
@@ -82,156 +84,48 @@ pub(crate) fn validate(text: &str, limits: &Limits) -> Result<(), MetaError> {
             max: limits.max_meta_bytes,
         });
     }
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    // Our own depth check runs first; serde_json's recursion limit stays as a backstop.
-    let outcome = TopLevel {
-        max_depth: limits.max_meta_depth,
-    }
-    .deserialize(&mut deserializer)
-    .and_then(|found| deserializer.end().map(|()| found));
-    match outcome {
-        Ok(Found::Object) => Ok(()),
-        Ok(Found::Other(found)) => Err(MetaError::NotObject { found }),
-        Ok(Found::Reserved(key)) => Err(MetaError::ReservedKey { key }),
-        Ok(Found::TooDeep) => Err(MetaError::TooDeep {
-            max: limits.max_meta_depth,
-        }),
-        Err(error) => Err(MetaError::NotJson {
-            reason: error.to_string(),
-        }),
-    }
-}
-
-enum Found {
-    Object,
-    Other(&'static str),
-    Reserved(String),
-    TooDeep,
-}
-
-struct TopLevel {
-    max_depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for TopLevel {
-    type Value = Found;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Found, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-macro_rules! not_an_object {
-    ($($method:ident($ty:ty) => $name:literal),* $(,)?) => {
-        $(fn $method<E>(self, _: $ty) -> Result<Found, E> { Ok(Found::Other($name)) })*
+    let not_json = |error: JsonError| MetaError::NotJson {
+        reason: error.to_string(),
     };
-}
-
-impl<'de> Visitor<'de> for TopLevel {
-    type Value = Found;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON object")
+    let mut reader = Reader::new(text);
+    let kind = reader.peek().map_err(not_json)?;
+    if kind != Kind::Object {
+        reader.skip(usize::MAX).map_err(not_json)?;
+        reader.finish().map_err(not_json)?;
+        return Err(MetaError::NotObject {
+            found: kind.describe(),
+        });
     }
-
-    not_an_object! {
-        visit_bool(bool) => "a boolean",
-        visit_i64(i64) => "a number",
-        visit_u64(u64) => "a number",
-        visit_f64(f64) => "a number",
-        visit_str(&str) => "a string",
+    if limits.max_meta_depth == 0 {
+        reader.skip(usize::MAX).map_err(not_json)?;
+        reader.finish().map_err(not_json)?;
+        return Err(MetaError::TooDeep { max: 0 });
     }
-
-    fn visit_unit<E>(self) -> Result<Found, E> {
-        Ok(Found::Other("null"))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Found, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Found::Other("an array"))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Found, A::Error> {
-        if self.max_depth == 0 {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(Found::TooDeep);
+    // The whole text is read before answering, so a syntax error anywhere wins over the rest.
+    let mut verdict = Ok(());
+    let mut fields = reader.object().map_err(not_json)?;
+    while let Some(key) = reader.key(&mut fields).map_err(not_json)? {
+        if verdict.is_ok() && RESERVED_KEYS.contains(&key.as_ref()) {
+            verdict = Err(MetaError::ReservedKey {
+                key: key.into_owned(),
+            });
         }
-        let mut verdict = Found::Object;
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if RESERVED_KEYS.contains(&key.as_ref()) && matches!(verdict, Found::Object) {
-                verdict = Found::Reserved(key.into_owned());
+        let value_start = reader.clone();
+        match reader.skip(limits.max_meta_depth - 1) {
+            Ok(_) => {}
+            Err(error) if error.is_too_deep() => {
+                // Read again from the value's start, unbounded, for any syntax error after it.
+                reader = value_start;
+                reader.skip(usize::MAX).map_err(not_json)?;
+                verdict = Err(MetaError::TooDeep {
+                    max: limits.max_meta_depth,
+                });
             }
-            let deep_enough = map.next_value_seed(Depth {
-                remaining: self.max_depth - 1,
-            })?;
-            if !deep_enough {
-                verdict = Found::TooDeep;
-            }
+            Err(error) => return Err(not_json(error)),
         }
-        Ok(verdict)
     }
-}
-
-/// Walks a value, answering false when it nests deeper than `remaining` more levels.
-struct Depth {
-    remaining: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for Depth {
-    type Value = bool;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-macro_rules! scalar_ok {
-    ($($method:ident($ty:ty)),* $(,)?) => {
-        $(fn $method<E>(self, _: $ty) -> Result<bool, E> { Ok(true) })*
-    };
-}
-
-impl<'de> Visitor<'de> for Depth {
-    type Value = bool;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    scalar_ok! {
-        visit_bool(bool), visit_i64(i64), visit_u64(u64), visit_f64(f64), visit_str(&str),
-    }
-
-    fn visit_unit<E>(self) -> Result<bool, E> {
-        Ok(true)
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
-        if self.remaining == 0 {
-            // Too deep: still consume it, so the parser can finish the document.
-            while seq.next_element::<IgnoredAny>()?.is_some() {}
-            return Ok(false);
-        }
-        let mut ok = true;
-        while let Some(inner) = seq.next_element_seed(Depth {
-            remaining: self.remaining - 1,
-        })? {
-            ok &= inner;
-        }
-        Ok(ok)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        if self.remaining == 0 {
-            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            return Ok(false);
-        }
-        let mut ok = true;
-        while map.next_key::<IgnoredAny>()?.is_some() {
-            ok &= map.next_value_seed(Depth {
-                remaining: self.remaining - 1,
-            })?;
-        }
-        Ok(ok)
-    }
+    reader.finish().map_err(not_json)?;
+    verdict
 }
 
 #[cfg(test)]

@@ -9,9 +9,6 @@ use std::fmt::Write;
 use std::sync::Arc;
 
 use hashbrown::HashSet;
-use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 
 use super::error::{DecodeError, Position};
 use super::escape::push_json_str;
@@ -20,6 +17,7 @@ use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
 use super::{MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
 use crate::aworset::DotMap;
 use crate::context::{CausalContext, DotRanges};
+use crate::json::{JsonError, Reader};
 use crate::liveness::ReplicaStatus;
 use crate::message::Message;
 use crate::presence::{Delta, Entry};
@@ -134,78 +132,43 @@ fn write_delta(out: &mut String, index: &impl Fn(&ReplicaId) -> u64, delta: &Del
     out.push_str("]}");
 }
 
-#[derive(Deserialize)]
-struct VersionProbe {
-    version: IgnoredAnyNumber,
-}
-
-/// The `version` field, read leniently so that any number gets the "unsupported version"
-/// answer rather than a shape error.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum IgnoredAnyNumber {
-    Number(u64),
-    Other(IgnoredAny),
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct MessageJson<'a> {
-    #[allow(dead_code)]
-    version: u64,
-    #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(borrow)]
     replicas: Vec<ReplicaJson<'a>>,
     from: u64,
     to: Option<u64>,
-    #[serde(borrow)]
     delta: Option<DeltaJson<'a>>,
     digest: Option<Vec<SectionJson>>,
     replica: Option<u64>,
-    #[serde(borrow)]
     status: Option<Cow<'a, str>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ReplicaJson<'a> {
-    #[serde(borrow)]
     name: Cow<'a, str>,
-    #[serde(borrow)]
     incarnation: Cow<'a, str>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct SectionJson {
     replica: u64,
     base: u64,
     cloud: Vec<(u64, u64)>,
 }
 
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
+#[derive(Default)]
 struct DeltaJson<'a> {
     context: Vec<SectionJson>,
-    #[serde(borrow)]
     entries: Vec<EntryJson<'a>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct EntryJson<'a> {
     replica: u64,
     counter: u64,
     replaces: Option<u64>,
-    #[serde(borrow)]
     topic: Cow<'a, str>,
-    #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow)]
     pid: Cow<'a, str>,
-    #[serde(borrow)]
-    meta: &'a RawValue,
+    /// The meta's exact text.
+    meta: &'a str,
 }
 
 fn path(text: impl Into<String>) -> impl Fn() -> Position {
@@ -213,14 +176,170 @@ fn path(text: impl Into<String>) -> impl Fn() -> Position {
     move || Position::Path(text.clone())
 }
 
-fn json_error(error: serde_json::Error) -> DecodeError {
-    let text = error.to_string();
-    let suffix = format!(" at line {} column {}", error.line(), error.column());
+fn json_error(error: JsonError) -> DecodeError {
     DecodeError::Json {
-        reason: text.strip_suffix(&suffix).unwrap_or(&text).to_owned(),
+        reason: error.reason().to_owned(),
         line: error.line(),
         column: error.column(),
     }
+}
+
+fn read_message<'a>(reader: &mut Reader<'a>) -> Result<MessageJson<'a>, JsonError> {
+    let (mut kind, mut replicas, mut from) = (None, None, None);
+    let mut message = MessageJson {
+        kind: Cow::Borrowed(""),
+        replicas: Vec::new(),
+        from: 0,
+        to: None,
+        delta: None,
+        digest: None,
+        replica: None,
+        status: None,
+    };
+    const NAMES: &[&str] = &[
+        "version", "type", "replicas", "from", "to", "delta", "digest", "replica", "status",
+    ];
+    reader.fields(NAMES, false, |reader, index| {
+        match index {
+            // Its value was checked before this read.
+            0 => {
+                reader.u64()?;
+            }
+            1 => kind = Some(reader.string()?),
+            2 => replicas = Some(reader.list(read_replica)?),
+            3 => from = Some(reader.u64()?),
+            4 => message.to = reader.optional(Reader::u64)?,
+            5 => message.delta = reader.optional(read_delta)?,
+            6 => message.digest = reader.optional(|reader| reader.list(read_section))?,
+            7 => message.replica = reader.optional(Reader::u64)?,
+            _ => message.status = reader.optional(Reader::string)?,
+        }
+        Ok(())
+    })?;
+    message.kind = reader.required(kind, "type")?;
+    message.replicas = reader.required(replicas, "replicas")?;
+    message.from = reader.required(from, "from")?;
+    Ok(message)
+}
+
+fn read_replica<'a>(reader: &mut Reader<'a>) -> Result<ReplicaJson<'a>, JsonError> {
+    let (mut name, mut incarnation) = (None, None);
+    reader.fields(&["name", "incarnation"], false, |reader, index| {
+        let text = Some(reader.string()?);
+        if index == 0 {
+            name = text;
+        } else {
+            incarnation = text;
+        }
+        Ok(())
+    })?;
+    Ok(ReplicaJson {
+        name: reader.required(name, "name")?,
+        incarnation: reader.required(incarnation, "incarnation")?,
+    })
+}
+
+fn read_section(reader: &mut Reader<'_>) -> Result<SectionJson, JsonError> {
+    let (mut replica, mut base, mut cloud) = (None, None, None);
+    reader.fields(&["replica", "base", "cloud"], false, |reader, index| {
+        match index {
+            0 => replica = Some(reader.u64()?),
+            1 => base = Some(reader.u64()?),
+            _ => cloud = Some(reader.list(read_range)?),
+        }
+        Ok(())
+    })?;
+    Ok(SectionJson {
+        replica: reader.required(replica, "replica")?,
+        base: reader.required(base, "base")?,
+        cloud: reader.required(cloud, "cloud")?,
+    })
+}
+
+/// A cloud range: `[first, last]`.
+fn read_range(reader: &mut Reader<'_>) -> Result<(u64, u64), JsonError> {
+    const SHAPE: &str = "a cloud range is an array of two integers, [first, last]";
+    let mut items = reader.array()?;
+    let mut bounds = [0; 2];
+    for bound in &mut bounds {
+        if !reader.item(&mut items)? {
+            return Err(reader.error(SHAPE));
+        }
+        *bound = reader.u64()?;
+    }
+    if reader.item(&mut items)? {
+        return Err(reader.error(SHAPE));
+    }
+    Ok((bounds[0], bounds[1]))
+}
+
+fn read_delta<'a>(reader: &mut Reader<'a>) -> Result<DeltaJson<'a>, JsonError> {
+    let (mut context, mut entries) = (None, None);
+    reader.fields(&["context", "entries"], false, |reader, index| {
+        if index == 0 {
+            context = Some(reader.list(read_section)?);
+        } else {
+            entries = Some(reader.list(read_entry)?);
+        }
+        Ok(())
+    })?;
+    Ok(DeltaJson {
+        context: reader.required(context, "context")?,
+        entries: reader.required(entries, "entries")?,
+    })
+}
+
+fn read_entry<'a>(reader: &mut Reader<'a>) -> Result<EntryJson<'a>, JsonError> {
+    let (mut replica, mut counter, mut replaces) = (None, None, None);
+    let (mut topic, mut key, mut pid, mut meta) = (None, None, None, None);
+    const NAMES: &[&str] = &[
+        "replica", "counter", "replaces", "topic", "key", "pid", "meta",
+    ];
+    reader.fields(NAMES, false, |reader, index| {
+        match index {
+            0 => replica = Some(reader.u64()?),
+            1 => counter = Some(reader.u64()?),
+            2 => replaces = reader.optional(Reader::u64)?,
+            3 => topic = Some(reader.string()?),
+            4 => key = Some(reader.string()?),
+            5 => pid = Some(reader.string()?),
+            // Depth was bounded before reading; the entry check validates the meta.
+            _ => meta = Some(reader.skip(usize::MAX)?),
+        }
+        Ok(())
+    })?;
+    Ok(EntryJson {
+        replica: reader.required(replica, "replica")?,
+        counter: reader.required(counter, "counter")?,
+        replaces,
+        topic: reader.required(topic, "topic")?,
+        key: reader.required(key, "key")?,
+        pid: reader.required(pid, "pid")?,
+        meta: reader.required(meta, "meta")?,
+    })
+}
+
+/// The `version` field, found wherever it is among the others (which are only skipped), so
+/// that a message of another version gets the "unsupported version" answer rather than
+/// whatever its shape would earn it. `None`: present but not a non-negative integer.
+fn probe_version(text: &str) -> Result<Option<u64>, JsonError> {
+    let mut reader = Reader::new(text);
+    let mut version = None;
+    let mut members = reader.object()?;
+    while let Some(key) = reader.key(&mut members)? {
+        let value_start = reader.clone();
+        if key == "version" && version.is_none() {
+            if let Ok(number) = reader.u64() {
+                version = Some(Some(number));
+                continue;
+            }
+            reader = value_start;
+            version = Some(None);
+        }
+        reader.skip(usize::MAX)?;
+    }
+    reader.finish()?;
+    reader.required(version, "version")
 }
 
 /// Refuses JSON nested deeper than `max` before any parser recurses into it.
@@ -265,16 +384,15 @@ pub fn decode(text: &str, limits: &WireLimits) -> Result<Message, DecodeError> {
         });
     }
     check_depth(text, limits.max_json_depth)?;
-    let probe: VersionProbe = serde_json::from_str(text).map_err(json_error)?;
-    match probe.version {
-        IgnoredAnyNumber::Number(version) if version == u64::from(VERSION) => {}
-        IgnoredAnyNumber::Number(version) => {
+    match probe_version(text).map_err(json_error)? {
+        Some(version) if version == u64::from(VERSION) => {}
+        Some(version) => {
             return Err(DecodeError::UnsupportedVersion {
                 found: version,
                 understood: UNDERSTOOD_VERSIONS,
             });
         }
-        IgnoredAnyNumber::Other(_) => {
+        None => {
             return Err(DecodeError::Invalid {
                 field: "version",
                 reason: "the version is a non-negative integer",
@@ -282,7 +400,8 @@ pub fn decode(text: &str, limits: &WireLimits) -> Result<Message, DecodeError> {
             });
         }
     }
-    let parsed: MessageJson<'_> = serde_json::from_str(text).map_err(json_error)?;
+    // The probe read the whole text: nothing follows the object.
+    let parsed = read_message(&mut Reader::new(text)).map_err(json_error)?;
     build(parsed, limits)
 }
 
@@ -474,7 +593,7 @@ fn delta(
         // JSON text cannot expand, but the bound is the same for both forms.
         decoded = decoded
             .saturating_add(parsed.topic.len() + parsed.key.len() + parsed.pid.len())
-            .saturating_add(parsed.meta.get().len());
+            .saturating_add(parsed.meta.len());
         if decoded > limits.max_decoded_bytes {
             return Err(DecodeError::TooLong {
                 field: "decoded text",
@@ -507,7 +626,7 @@ fn delta(
             topic,
             &parsed.key,
             &parsed.pid,
-            parsed.meta.get(),
+            parsed.meta,
             parsed.replaces,
             limits,
             path(at),
