@@ -1,8 +1,8 @@
 //! Checks and conversions of arguments coming from JS, where numbers are doubles and 64-bit
 //! incarnations travel as decimal strings.
 
+use beryl_core::json::{JsonError, Reader};
 use beryl_core::{Limits, ReplicaId};
-use serde::Deserialize;
 
 use crate::error::BindingError;
 
@@ -89,15 +89,27 @@ pub fn split_units(text: &str, units: [u32; 3]) -> Result<[&str; 4], BindingErro
     Ok([&text[..a], &text[a..b], &text[b..c], &text[c..]])
 }
 
-/// The optional limits a JS caller may set; missing fields keep their defaults.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct LimitsInput {
-    max_topic_bytes: Option<usize>,
-    max_key_bytes: Option<usize>,
-    max_pid_bytes: Option<usize>,
-    max_meta_bytes: Option<usize>,
-    max_meta_depth: Option<usize>,
+/// Reads an object whose fields, all optional, are non-negative integers: one slot per name,
+/// `None` when the field is missing or null. Other fields are refused.
+pub fn integer_fields<const N: usize>(
+    text: &str,
+    names: [&str; N],
+) -> Result<[Option<u64>; N], JsonError> {
+    let mut values = [None; N];
+    let mut reader = Reader::new(text);
+    reader.fields(&names, false, |reader, index| {
+        values[index] = reader.optional(Reader::u64)?;
+        Ok(())
+    })?;
+    reader.finish()?;
+    Ok(values)
+}
+
+/// A field read by [`integer_fields`] as the type it sets, or an error naming it.
+pub fn narrow<T: TryFrom<u64>>(value: Option<u64>, name: &str) -> Result<Option<T>, String> {
+    value
+        .map(|value| T::try_from(value).map_err(|_| format!("{name} {value} is too large")))
+        .transpose()
 }
 
 /// Parses limits given as JSON text (`{"maxKeyBytes": 256, ...}`); an empty text means defaults.
@@ -106,19 +118,36 @@ pub fn limits(text: &str) -> Result<Limits, BindingError> {
     if text.trim().is_empty() {
         return Ok(defaults);
     }
-    let input: LimitsInput = serde_json::from_str(text).map_err(|error| {
+    let refused = |reason: String| {
         BindingError::argument(format!(
             "limits must be an object with optional non-negative integer fields maxTopicBytes, \
-             maxKeyBytes, maxPidBytes, maxMetaBytes and maxMetaDepth: {error}"
+             maxKeyBytes, maxPidBytes, maxMetaBytes and maxMetaDepth: {reason}"
         ))
-    })?;
-    Ok(Limits {
-        max_topic_bytes: input.max_topic_bytes.unwrap_or(defaults.max_topic_bytes),
-        max_key_bytes: input.max_key_bytes.unwrap_or(defaults.max_key_bytes),
-        max_pid_bytes: input.max_pid_bytes.unwrap_or(defaults.max_pid_bytes),
-        max_meta_bytes: input.max_meta_bytes.unwrap_or(defaults.max_meta_bytes),
-        max_meta_depth: input.max_meta_depth.unwrap_or(defaults.max_meta_depth),
-    })
+    };
+    let fields = integer_fields(
+        text,
+        [
+            "maxTopicBytes",
+            "maxKeyBytes",
+            "maxPidBytes",
+            "maxMetaBytes",
+            "maxMetaDepth",
+        ],
+    )
+    .map_err(|error| refused(error.to_string()))?;
+    let [topic, key, pid, meta, depth] = fields;
+    let size =
+        |value, name, default| narrow::<usize>(value, name).map(|value| value.unwrap_or(default));
+    (|| {
+        Ok(Limits {
+            max_topic_bytes: size(topic, "maxTopicBytes", defaults.max_topic_bytes)?,
+            max_key_bytes: size(key, "maxKeyBytes", defaults.max_key_bytes)?,
+            max_pid_bytes: size(pid, "maxPidBytes", defaults.max_pid_bytes)?,
+            max_meta_bytes: size(meta, "maxMetaBytes", defaults.max_meta_bytes)?,
+            max_meta_depth: size(depth, "maxMetaDepth", defaults.max_meta_depth)?,
+        })
+    })()
+    .map_err(refused)
 }
 
 #[cfg(test)]

@@ -4,10 +4,9 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use beryl_core::json::{JsonError, Kind, Reader};
 use beryl_core::wire::{self, WireLimits};
 use beryl_core::{Diff, Dot, Entry, Message, Meta, Presence, ReplicaId, ReplicaStatus};
-use serde::Deserialize;
-use serde_json::value::RawValue;
 
 use crate::args;
 use crate::compact;
@@ -186,38 +185,88 @@ impl StateFacade {
     }
 }
 
-#[derive(Deserialize)]
-struct DiffInput<'a> {
-    #[serde(borrow)]
-    joins: Vec<PresenceInput<'a>>,
-    #[serde(borrow)]
-    leaves: Vec<PresenceInput<'a>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
 struct PresenceInput<'a> {
-    #[serde(borrow)]
     topic: Cow<'a, str>,
-    #[serde(borrow)]
     key: Cow<'a, str>,
-    #[serde(borrow)]
     pid: Cow<'a, str>,
-    #[serde(borrow)]
-    meta: &'a RawValue,
-    #[serde(borrow)]
+    /// The meta's exact text.
+    meta: &'a str,
     phx_ref: Cow<'a, str>,
-    #[serde(borrow, default)]
     phx_ref_prev: Option<Cow<'a, str>>,
-    replica: ReplicaInput<'a>,
+    replica: (Cow<'a, str>, Cow<'a, str>),
 }
 
-#[derive(Deserialize)]
-struct ReplicaInput<'a> {
-    #[serde(borrow)]
-    name: Cow<'a, str>,
-    #[serde(borrow)]
-    incarnation: Cow<'a, str>,
+/// Reads one diff's presences, the joins and the leaves (other fields are ignored).
+fn read_diff<'a>(
+    reader: &mut Reader<'a>,
+) -> Result<(Vec<PresenceInput<'a>>, Vec<PresenceInput<'a>>), JsonError> {
+    let (mut joins, mut leaves) = (None, None);
+    reader.fields(&["joins", "leaves"], true, |reader, index| {
+        let presences = Some(reader.list(read_presence)?);
+        if index == 0 {
+            joins = presences;
+        } else {
+            leaves = presences;
+        }
+        Ok(())
+    })?;
+    Ok((
+        reader.required(joins, "joins")?,
+        reader.required(leaves, "leaves")?,
+    ))
+}
+
+fn read_presence<'a>(reader: &mut Reader<'a>) -> Result<PresenceInput<'a>, JsonError> {
+    let (mut topic, mut key, mut pid, mut meta) = (None, None, None, None);
+    let (mut phx_ref, mut phx_ref_prev, mut replica) = (None, None, None);
+    const NAMES: &[&str] = &[
+        "topic",
+        "key",
+        "pid",
+        "meta",
+        "phxRef",
+        "phxRefPrev",
+        "replica",
+    ];
+    reader.fields(NAMES, true, |reader, index| {
+        match index {
+            0 => topic = Some(reader.string()?),
+            1 => key = Some(reader.string()?),
+            2 => pid = Some(reader.string()?),
+            // Checked as a meta when the presence is built.
+            3 => meta = Some(reader.skip(usize::MAX)?),
+            4 => phx_ref = Some(reader.string()?),
+            5 => phx_ref_prev = reader.optional(Reader::string)?,
+            _ => replica = Some(read_replica(reader)?),
+        }
+        Ok(())
+    })?;
+    Ok(PresenceInput {
+        topic: reader.required(topic, "topic")?,
+        key: reader.required(key, "key")?,
+        pid: reader.required(pid, "pid")?,
+        meta: reader.required(meta, "meta")?,
+        phx_ref: reader.required(phx_ref, "phxRef")?,
+        phx_ref_prev,
+        replica: reader.required(replica, "replica")?,
+    })
+}
+
+fn read_replica<'a>(reader: &mut Reader<'a>) -> Result<(Cow<'a, str>, Cow<'a, str>), JsonError> {
+    let (mut name, mut incarnation) = (None, None);
+    reader.fields(&["name", "incarnation"], true, |reader, index| {
+        let text = Some(reader.string()?);
+        if index == 0 {
+            name = text;
+        } else {
+            incarnation = text;
+        }
+        Ok(())
+    })?;
+    Ok((
+        reader.required(name, "name")?,
+        reader.required(incarnation, "incarnation")?,
+    ))
 }
 
 fn not_a_diff(reason: impl std::fmt::Display) -> BindingError {
@@ -246,13 +295,13 @@ fn presence(
     input: &PresenceInput<'_>,
     limits: &beryl_core::Limits,
 ) -> Result<Presence, BindingError> {
-    let replica = args::replica(&input.replica.name, &input.replica.incarnation)?;
+    let replica = args::replica(&input.replica.0, &input.replica.1)?;
     let counter = counter_of(&replica, &input.phx_ref)?;
     let replaces = match &input.phx_ref_prev {
         Some(previous) => Some(counter_of(&replica, previous)?),
         None => None,
     };
-    let meta = Meta::from_json_within(input.meta.get(), limits)?;
+    let meta = Meta::from_json_within(input.meta, limits)?;
     let entry = Entry::new(
         Arc::from(&*input.topic),
         &input.key,
@@ -266,18 +315,21 @@ fn presence(
 
 /// Rebuilds a core diff from its JSON form, or from an array of diffs (concatenated in order).
 pub fn parse_diff(text: &str, limits: &beryl_core::Limits) -> Result<Diff, BindingError> {
-    // Not an untagged enum: serde buffers those, and borrowed raw metas cannot be buffered.
-    let parts: Vec<DiffInput<'_>> = if text.trim_start().starts_with('[') {
-        serde_json::from_str(text).map_err(not_a_diff)?
+    let not_json = |error: JsonError| not_a_diff(error);
+    let mut reader = Reader::new(text);
+    let parts = if reader.peek().map_err(not_json)? == Kind::Array {
+        reader.list(read_diff)
     } else {
-        vec![serde_json::from_str(text).map_err(not_a_diff)?]
-    };
+        read_diff(&mut reader).map(|part| vec![part])
+    }
+    .map_err(not_json)?;
+    reader.finish().map_err(not_json)?;
     let mut diff = Diff::new();
-    for part in &parts {
-        for join in &part.joins {
+    for (joins, leaves) in &parts {
+        for join in joins {
             diff.push_join(presence(join, limits)?);
         }
-        for leave in &part.leaves {
+        for leave in leaves {
             diff.push_leave(presence(leave, limits)?);
         }
     }

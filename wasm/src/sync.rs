@@ -13,25 +13,11 @@ use std::collections::VecDeque;
 use beryl_core::sync::{Destination, Event, SyncConfig, SyncEngine};
 use beryl_core::wire::{self, WireLimits};
 use beryl_core::{Message, Meta, PresenceState, ReplicaStatus};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
 use crate::args;
 use crate::error::BindingError;
 use crate::json;
-
-/// The engine settings a JS caller may set; missing fields keep the engine's defaults.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct ConfigInput {
-    broadcast_interval_ms: Option<u64>,
-    heartbeat_every: Option<u32>,
-    down_period_ms: Option<u64>,
-    permanent_down_period_ms: Option<u64>,
-    repair_backoff_ms: Option<u64>,
-    catch_up_limit: Option<u64>,
-    repair_range_limit: Option<usize>,
-}
 
 /// Parses engine settings given as JSON text (`{"broadcastIntervalMs": 500, ...}`; empty for the
 /// defaults) and checks that they work together.
@@ -40,30 +26,47 @@ pub fn config(text: &str) -> Result<SyncConfig, BindingError> {
     let config = if text.trim().is_empty() {
         defaults
     } else {
-        let input: ConfigInput = serde_json::from_str(text).map_err(|error| {
+        let refused = |reason: String| {
             BindingError::argument(format!(
                 "config must be an object with optional non-negative integer fields \
                  broadcastIntervalMs, heartbeatEvery, downPeriodMs, permanentDownPeriodMs, \
-                 repairBackoffMs, catchUpLimit and repairRangeLimit: {error}"
+                 repairBackoffMs, catchUpLimit and repairRangeLimit: {reason}"
             ))
-        })?;
+        };
+        let fields = args::integer_fields(
+            text,
+            [
+                "broadcastIntervalMs",
+                "heartbeatEvery",
+                "downPeriodMs",
+                "permanentDownPeriodMs",
+                "repairBackoffMs",
+                "catchUpLimit",
+                "repairRangeLimit",
+            ],
+        )
+        .map_err(|error| refused(error.to_string()))?;
+        let [
+            broadcast,
+            heartbeat,
+            down,
+            permanent,
+            backoff,
+            catch_up,
+            repair_range,
+        ] = fields;
+        let heartbeat_every = args::narrow::<u32>(heartbeat, "heartbeatEvery").map_err(refused)?;
+        let repair_range_limit =
+            args::narrow::<usize>(repair_range, "repairRangeLimit").map_err(refused)?;
         SyncConfig {
-            broadcast_interval_ms: input
-                .broadcast_interval_ms
-                .unwrap_or(defaults.broadcast_interval_ms),
-            heartbeat_every: input.heartbeat_every.unwrap_or(defaults.heartbeat_every),
-            down_period_ms: input.down_period_ms.unwrap_or(defaults.down_period_ms),
-            permanent_down_period_ms: input
-                .permanent_down_period_ms
-                .unwrap_or(defaults.permanent_down_period_ms),
+            broadcast_interval_ms: broadcast.unwrap_or(defaults.broadcast_interval_ms),
+            heartbeat_every: heartbeat_every.unwrap_or(defaults.heartbeat_every),
+            down_period_ms: down.unwrap_or(defaults.down_period_ms),
+            permanent_down_period_ms: permanent.unwrap_or(defaults.permanent_down_period_ms),
             forget_removed_after_ms: defaults.forget_removed_after_ms,
-            repair_backoff_ms: input
-                .repair_backoff_ms
-                .unwrap_or(defaults.repair_backoff_ms),
-            catch_up_limit: input.catch_up_limit.unwrap_or(defaults.catch_up_limit),
-            repair_range_limit: input
-                .repair_range_limit
-                .unwrap_or(defaults.repair_range_limit),
+            repair_backoff_ms: backoff.unwrap_or(defaults.repair_backoff_ms),
+            catch_up_limit: catch_up.unwrap_or(defaults.catch_up_limit),
+            repair_range_limit: repair_range_limit.unwrap_or(defaults.repair_range_limit),
             // `Event::Applied` feeds client replicas of a server; this host has none.
             report_applied: false,
         }
