@@ -14,6 +14,7 @@ pub mod message;
 pub mod meta;
 pub mod presence;
 pub mod replica;
+mod sort;
 pub mod sync;
 pub mod wire;
 

@@ -168,7 +168,7 @@ impl PresenceState {
             .records()
             .map(|record| (record.current.clone(), record.status))
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_unstable_by(&mut out, |a, b| a.0.cmp(&b.0));
         out
     }
 }

@@ -107,7 +107,7 @@ impl DotIndex {
             .map(|(&number, page)| (number, &**page))
             .chain(self.recent.iter().map(|(number, page)| (*number, &**page)))
             .collect();
-        pages.sort_unstable_by_key(|&(number, _)| number);
+        crate::sort::sort_unstable_by(&mut pages, |a, b| a.0.cmp(&b.0));
         pages
     }
 

@@ -315,7 +315,7 @@ impl PresenceState {
     /// plus the key's hidden entries of replicas marked down.
     pub fn get_by_key(&self, topic: &str, key: &str) -> Vec<Presence> {
         let mut presences = self.set.store().by_key(topic, key);
-        presences.sort_unstable_by(|a, b| a.dot.cmp(&b.dot));
+        crate::sort::sort_unstable_by(&mut presences, |a, b| a.dot.cmp(&b.dot));
         presences
     }
 
@@ -379,7 +379,7 @@ impl PresenceState {
             .map(|(replica, _)| replica)
             .chain(store.by_replica().map(|(replica, _)| replica))
             .collect();
-        newest.sort_unstable_by(|a, b| {
+        crate::sort::sort_unstable_by(&mut newest, |a, b| {
             a.name()
                 .cmp(b.name())
                 .then(b.incarnation().cmp(&a.incarnation()))

@@ -334,8 +334,8 @@ impl SyncEngine {
             }
         }
         // Peers live in a hash map: sort so that a replayed run reports in the same order.
-        downs.sort();
-        purges.sort();
+        crate::sort::sort_unstable_by(&mut downs, Ord::cmp);
+        crate::sort::sort_unstable_by(&mut purges, Ord::cmp);
         for id in downs {
             if let Ok(diff) = self.state.replica_down(&id) {
                 self.report(diff);

@@ -110,7 +110,7 @@ impl Peers {
 
     pub(crate) fn ids(&self) -> Vec<ReplicaId> {
         let mut ids: Vec<ReplicaId> = self.by_name.values().map(|peer| peer.id.clone()).collect();
-        ids.sort();
+        crate::sort::sort_unstable_by(&mut ids, Ord::cmp);
         ids
     }
 }

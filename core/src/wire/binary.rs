@@ -539,7 +539,7 @@ impl<'a> Reader<'a> {
             })?;
             sections.push((replica, ranges));
         }
-        sections.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_unstable_by(&mut sections, |a, b| a.0.cmp(&b.0));
         Ok(sections.into_iter().collect())
     }
 
@@ -737,7 +737,7 @@ impl<'a> Reader<'a> {
             }
             gathered.push((replica, group));
         }
-        gathered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        crate::sort::sort_unstable_by(&mut gathered, |a, b| a.0.cmp(&b.0));
         let mut store: DotMap<Entry> = DotMap::default();
         for (replica, group) in gathered {
             // Counters rise within a group, so each group goes in as it is.

@@ -565,7 +565,7 @@ fn context(
         })?;
         gathered.push((replica.clone(), ranges));
     }
-    gathered.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    crate::sort::sort_unstable_by(&mut gathered, |a, b| a.0.cmp(&b.0));
     Ok(gathered.into_iter().collect())
 }
 
@@ -633,7 +633,7 @@ fn delta(
         )?;
         gathered.push((replica, parsed.counter, position, built));
     }
-    gathered.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+    crate::sort::sort_unstable_by(&mut gathered, |a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
     if let Some(pair) = gathered
         .windows(2)
         .find(|pair| pair[0].0 == pair[1].0 && pair[0].1 == pair[1].1)

@@ -127,5 +127,11 @@ pub(crate) fn replica_table(message: &Message) -> BTreeMap<&ReplicaId, u64> {
             }
         }
     }
-    all.into_iter().zip(0..).collect()
+    // Inserted one by one: collecting into a map would sort again what the set already sorted
+    // (and bring a sort into the wasm build).
+    let mut table = BTreeMap::new();
+    for (replica, index) in all.into_iter().zip(0..) {
+        table.insert(replica, index);
+    }
+    table
 }
