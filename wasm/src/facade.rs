@@ -12,8 +12,13 @@ use crate::json;
 /// A presence state driven through JSON-text results.
 pub struct StateFacade {
     state: PresenceState,
-    /// The deltas of local changes not yet taken for sending, joined into one.
-    pending: Delta,
+    /// The local counter when local changes were last taken: every local dot above it belongs
+    /// to a change not yet taken (a new entry, or a removal's seal).
+    taken_up_to: u64,
+    /// Local dots at or below `taken_up_to` whose entries were removed since: removals not yet
+    /// taken. The pending changes are rebuilt from these two when taken, rather than joining a
+    /// delta per change as it happens.
+    removed: Vec<u64>,
 }
 
 impl StateFacade {
@@ -24,7 +29,8 @@ impl StateFacade {
         let limits = args::limits(limits)?;
         Ok(StateFacade {
             state: PresenceState::with_limits(replica, limits),
-            pending: Delta::default(),
+            taken_up_to: 0,
+            removed: Vec::new(),
         })
     }
 
@@ -45,17 +51,35 @@ impl StateFacade {
         out
     }
 
-    fn remember(&mut self, delta: Delta) {
-        let pending = std::mem::take(&mut self.pending);
-        self.pending = pending.merged(delta);
+    /// Notes the entries a removal's delta removed that the last take had already sent.
+    fn remember_removals(&mut self, delta: &Delta) {
+        if let Some(ranges) = delta.context().ranges(self.state.replica()) {
+            let taken_up_to = self.taken_up_to;
+            let sent = ranges
+                .counters()
+                .take_while(|&counter| counter <= taken_up_to);
+            self.removed.extend(sent);
+        }
     }
 
-    /// Takes the joined deltas of the local changes since the last take; `None` if none.
+    /// Takes the local changes since the last take as one delta (the join of their deltas);
+    /// `None` if there were none.
     pub fn take_pending(&mut self) -> Option<Delta> {
-        if self.pending.store().is_empty() && self.pending.context().is_empty() {
+        let now = self.state.local_counter();
+        if now == self.taken_up_to && self.removed.is_empty() {
             return None;
         }
-        Some(std::mem::take(&mut self.pending))
+        // Entries still held that were created since, and every dot used since; then the dots
+        // of earlier entries removed since, which tell peers to remove them too.
+        let (store, mut context) = self.state.local_delta_since(self.taken_up_to).into_parts();
+        if !self.removed.is_empty() {
+            let ranges = context.ranges_mut(self.state.replica());
+            for counter in self.removed.drain(..) {
+                ranges.insert(counter);
+            }
+        }
+        self.taken_up_to = now;
+        Some(Delta::from_parts(store, context))
     }
 
     fn meta(&self, meta: &str) -> Result<Meta, BindingError> {
@@ -70,9 +94,7 @@ impl StateFacade {
         meta: &str,
     ) -> Result<beryl_core::Tracked, BindingError> {
         let meta = self.meta(meta)?;
-        let tracked = self.state.track(topic, key, pid, &meta)?;
-        self.remember(tracked.delta());
-        Ok(tracked)
+        Ok(self.state.track(topic, key, pid, &meta)?)
     }
 
     /// Tracks a connection; the diff as JSON (its one join carries the new `phxRef`).
@@ -130,7 +152,7 @@ impl StateFacade {
     ) -> Result<Diff, BindingError> {
         let meta = self.meta(meta)?;
         let change = self.state.update(topic, key, pid, &meta)?.into_change();
-        self.remember(change.delta);
+        self.remember_removals(&change.delta);
         Ok(change.diff)
     }
 
@@ -142,7 +164,7 @@ impl StateFacade {
     /// Stops tracking a local entry; the diff.
     pub fn untrack_diff(&mut self, topic: &str, key: &str, pid: &str) -> Diff {
         let change = self.state.untrack(topic, key, pid);
-        self.remember(change.delta);
+        self.remember_removals(&change.delta);
         change.diff
     }
 
@@ -154,7 +176,7 @@ impl StateFacade {
     /// Stops tracking every local entry of `pid`; the diff.
     pub fn untrack_all_diff(&mut self, pid: &str) -> Diff {
         let change = self.state.untrack_all(pid);
-        self.remember(change.delta);
+        self.remember_removals(&change.delta);
         change.diff
     }
 

@@ -267,3 +267,80 @@ fn a_tracks_counter_after_the_ref_prefix_is_its_phx_ref() {
     a.update_diff("t", "k1", "p", "{}").unwrap();
     assert_eq!(a.track_counter("t", "k4", "p", "{}").unwrap(), 6.0);
 }
+
+/// A tiny deterministic generator, so the sequences are the same on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 33) % bound
+    }
+}
+
+#[test]
+fn taken_changes_are_the_join_of_each_changes_delta() {
+    use beryl_core::{Delta, Message, Meta, PresenceState, ReplicaId};
+
+    for seed in 0..300 {
+        let mut random = Lcg(seed);
+        let mut facade = state("node-a", "7");
+        // The same operations on a plain state, each change's delta joined as it comes.
+        let mut model = PresenceState::new(ReplicaId::new("node-a", 7));
+        let mut joined = Delta::default();
+        for step in 0..60 {
+            let (topic, key, pid) = (
+                format!("t{}", random.below(3)),
+                format!("k{}", random.below(3)),
+                format!("p{}", random.below(4)),
+            );
+            let meta = format!(r#"{{"step":{step}}}"#);
+            match random.below(6) {
+                0 | 1 => {
+                    let tracked = model.track(&topic, &key, &pid, &Meta::from_json(&meta).unwrap());
+                    assert_eq!(
+                        tracked.is_ok(),
+                        facade.track(&topic, &key, &pid, &meta).is_ok()
+                    );
+                    if let Ok(tracked) = tracked {
+                        joined = joined.merged(tracked.delta());
+                    }
+                }
+                2 => {
+                    let updated =
+                        model.update(&topic, &key, &pid, &Meta::from_json(&meta).unwrap());
+                    assert_eq!(
+                        updated.is_ok(),
+                        facade.update(&topic, &key, &pid, &meta).is_ok()
+                    );
+                    if let Ok(updated) = updated {
+                        joined = joined.merged(updated.into_change().delta);
+                    }
+                }
+                3 => {
+                    joined = joined.merged(model.untrack(&topic, &key, &pid).delta);
+                    facade.untrack(&topic, &key, &pid);
+                }
+                4 => {
+                    joined = joined.merged(model.untrack_all(&pid).delta);
+                    facade.untrack_all(&pid);
+                }
+                _ => {
+                    let taken = facade.take_delta();
+                    let expected = std::mem::take(&mut joined);
+                    let nothing = expected.store().is_empty() && expected.context().is_empty();
+                    match taken {
+                        None => assert!(nothing, "seed {seed} step {step}: changes were lost"),
+                        Some(Message::Delta { delta, .. }) => {
+                            assert_eq!(delta, expected, "seed {seed} step {step}");
+                        }
+                        Some(other) => panic!("not a delta: {other:?}"),
+                    }
+                }
+            }
+        }
+    }
+}
