@@ -41,13 +41,18 @@ function freezeJson(value: object): void {
   }
 }
 
-function freezePresences(presences: readonly { meta: unknown; replica: object }[]): void {
+/** Freezes each presence, with its meta and replica (not the array holding them). */
+export function freezeEach(presences: readonly { meta: unknown; replica: object }[]): void {
   for (let index = 0; index < presences.length; index += 1) {
     const presence = presences[index]!;
     Object.freeze(presence.replica);
     if (typeof presence.meta === "object" && presence.meta !== null) freezeJson(presence.meta);
     Object.freeze(presence);
   }
+}
+
+function freezePresences(presences: readonly { meta: unknown; replica: object }[]): void {
+  freezeEach(presences);
   Object.freeze(presences);
 }
 
@@ -80,151 +85,135 @@ const CANONICAL = 16;
 const BIG_COUNTER = 32;
 
 /**
- * Metas that reads copy instead of parsing: a list parses its metas' JSON array only for the
- * presences not cached. Keyed by replica (`name` NUL `incarnation`), then by dot counter: a dot's
- * meta never changes (an update makes a new dot), so an entry is never stale. The values are
- * private (never handed out, only copies of them); an entry goes when its presence leaves, and
- * the whole cache when it holds `META_CACHE_MAX` metas.
+ * Presences already built, which every read and diff hands out again instead of building them
+ * anew: a dot's presence never changes (an update makes a new dot), so an entry is never
+ * stale, and the objects are frozen. Keyed by replica (`name` NUL `incarnation`), then by dot
+ * counter; an entry goes when its presence leaves, and the whole cache when it holds
+ * `PRESENCE_CACHE_MAX` presences.
  */
-export interface MetaCache {
-  readonly replicas: Map<string, Map<number, CachedMeta>>;
+export interface PresenceCache {
+  readonly replicas: Map<string, CachedReplica>;
   size: number;
 }
 
-interface CachedMeta {
-  readonly value: object;
-  /** No value in it is an object or array: a spread copies it. */
-  readonly flat: boolean;
+export interface CachedReplica {
+  /** The frozen replica object every presence of the replica shares. */
+  readonly id: ReplicaId;
+  readonly presences: Map<number, Presence<object>>;
 }
 
-const META_CACHE_MAX = 16_384;
+const PRESENCE_CACHE_MAX = 32_768;
 
-export function newMetaCache(): MetaCache {
+export function newPresenceCache(): PresenceCache {
   return { replicas: new Map(), size: 0 };
 }
 
-function replicaMetas(cache: MetaCache, name: string, incarnation: string): Map<number, CachedMeta> {
+export function cachedReplica(cache: PresenceCache, name: string, incarnation: string): CachedReplica {
   const id = `${name}\u0000${incarnation}`;
-  let metas = cache.replicas.get(id);
-  if (metas === undefined) {
-    metas = new Map();
-    cache.replicas.set(id, metas);
+  let replica = cache.replicas.get(id);
+  if (replica === undefined) {
+    replica = { id: Object.freeze({ name, incarnation }), presences: new Map() };
+    cache.replicas.set(id, replica);
   }
-  return metas;
+  return replica;
 }
 
-/** Forgets the metas of presences that left. */
-export function forgetMetas(cache: MetaCache, leaves: readonly Presence<object>[]): void {
+/** Keeps `presence` (frozen, of dot `counter`) for later reads. */
+function remember(cache: PresenceCache, replica: CachedReplica, counter: number, presence: Presence<object>): void {
+  if (cache.size >= PRESENCE_CACHE_MAX) {
+    for (const other of cache.replicas.values()) other.presences.clear();
+    cache.size = 0;
+  }
+  replica.presences.set(counter, presence);
+  cache.size += 1;
+}
+
+/** The counter of a presence's dot: the digits after the last dot of its `phxRef`. */
+function counterOf(presence: Presence<object>): number {
+  return Number(presence.phxRef.slice(presence.phxRef.lastIndexOf(".") + 1));
+}
+
+/** Forgets the presences that left. */
+export function forgetPresences(cache: PresenceCache, leaves: readonly Presence<object>[]): void {
   if (cache.size === 0) return;
   for (let index = 0; index < leaves.length; index += 1) {
-    const { phxRef, replica } = leaves[index]!;
-    const metas = cache.replicas.get(`${replica.name}\u0000${replica.incarnation}`);
-    if (metas?.delete(Number(phxRef.slice(phxRef.lastIndexOf(".") + 1))) === true) cache.size -= 1;
+    const presence = leaves[index]!;
+    const { name, incarnation } = presence.replica;
+    const replica = cache.replicas.get(`${name}\u0000${incarnation}`);
+    if (replica?.presences.delete(counterOf(presence)) === true) cache.size -= 1;
   }
-}
-
-function isFlat(value: object): boolean {
-  for (const key in value) {
-    const item: unknown = (value as Record<string, unknown>)[key];
-    if (typeof item === "object" && item !== null) return false;
-  }
-  return true;
-}
-
-/** A fresh copy of a JSON value, as `JSON.parse` would have built it. */
-function thaw(value: unknown): unknown {
-  if (typeof value !== "object" || value === null) return value;
-  if (Array.isArray(value)) return value.map(thaw);
-  // A spread defines "__proto__" as an own property, as JSON.parse does.
-  const out: Record<string, unknown> = { ...(value as Record<string, unknown>) };
-  const keys = Object.keys(out);
-  for (let index = 0; index < keys.length; index += 1) {
-    const key = keys[index]!;
-    const item = out[key];
-    if (typeof item === "object" && item !== null) {
-      Object.defineProperty(out, key, { value: thaw(item), enumerable: true, writable: true, configurable: true });
-    }
-  }
-  return out;
 }
 
 /**
  * Presences from the compact form the wasm side writes lists and diffs in: `text` holds their
  * strings one after the other (a topic, key or replica left out when it equals the previous
  * presence's), then the metas as one JSON array; `words` says which fields each presence writes
- * and where each ends. Only the metas' array goes through `JSON.parse`.
+ * and where each ends. A presence found in `cache` is handed out as it is (its strings are not
+ * even sliced); the others are built, frozen with their metas (the metas' array goes through
+ * `JSON.parse` once, when the first of them is needed) and cached. Presences of one replica
+ * share one frozen replica object.
  *
- * Frozen presences (a diff's) share one frozen replica object per run of the same replica;
- * otherwise every object is fresh, the caller's to change. `cursor.exact` is set when a meta's
- * text is not the one a JS round trip gives (so `encodeDiff` must be handed that text).
- * `groups`, when given, gets the presences grouped by key (each group's first presence writes
- * its key). Reads `count` presences from word `at` on, continuing the text at `cursor.pos`;
- * leaves `cursor.pos` and `cursor.at` after them.
+ * `cursor.exact` is set when a meta's text is not the one a JS round trip gives (so
+ * `encodeDiff` must be handed that text). `groups`, when given, gets the presences grouped by
+ * key (each group's first presence writes its key). Reads `count` presences from word `at` on,
+ * continuing the text at `cursor.pos`; leaves `cursor.pos` and `cursor.at` after them.
  */
 function readPresences<M extends object>(
   text: string,
   words: Uint32Array,
-  metas: M[] | undefined,
   cursor: Cursor,
   count: number,
-  frozen: boolean,
   groups: KeyPresences<M>[] | null,
-  cache: MetaCache | null = null,
+  cache: PresenceCache,
 ): Presence<M>[] {
-  let cached: Map<number, CachedMeta> | undefined;
   const out: Presence<M>[] = [];
   let { pos, at, meta: metaIndex } = cursor;
+  let metas = cursor.metas as M[] | undefined;
   let exact = false;
   let topic = "";
   let key = "";
-  let name = "";
-  let incarnation = "";
-  let shared: ReplicaId | undefined;
+  let replica: CachedReplica | undefined;
   let group: Presence<M>[] = [];
   for (let index = 0; index < count; index += 1, metaIndex += 1) {
+    // The fields follow one another in the text: each starts where the previous one ended.
     const flags = words[at++]!;
-    if ((flags & TOPIC) !== 0) topic = text.slice(pos, (pos = words[at++]!));
-    if ((flags & KEY) !== 0) key = text.slice(pos, (pos = words[at++]!));
-    const pid = text.slice(pos, (pos = words[at++]!));
-    const phxRef = text.slice(pos, (pos = words[at++]!));
-    const phxRefPrev = (flags & REF_PREV) !== 0 ? text.slice(pos, (pos = words[at++]!)) : null;
+    const start = pos;
+    const topicEnd = (flags & TOPIC) !== 0 ? words[at++]! : start;
+    const keyEnd = (flags & KEY) !== 0 ? words[at++]! : topicEnd;
+    const pidEnd = words[at++]!;
+    const refEnd = words[at++]!;
+    const prevEnd = (flags & REF_PREV) !== 0 ? words[at++]! : refEnd;
+    pos = prevEnd;
     if ((flags & REPLICA) !== 0) {
-      name = text.slice(pos, (pos = words[at++]!));
-      incarnation = text.slice(pos, (pos = words[at++]!));
-      shared = undefined;
-      cached = cache === null ? undefined : replicaMetas(cache, name, incarnation);
+      const nameEnd = words[at++]!;
+      pos = words[at++]!;
+      replica = cachedReplica(cache, text.slice(prevEnd, nameEnd), text.slice(nameEnd, pos));
     }
     at += 1; // The meta's end, for metaTexts.
     const counter = words[at++]!;
     if ((flags & CANONICAL) === 0) exact = true;
-    let meta: M;
-    if (cached !== undefined && (flags & BIG_COUNTER) === 0) {
-      // A read: a copy of the cached meta, or of the parsed one, which is cached.
-      let entry = cached.get(counter);
-      if (entry === undefined) {
-        metas ??= JSON.parse(text.slice(words[1]!)) as M[];
-        const value = metas[metaIndex]!;
-        entry = { value, flat: isFlat(value) };
-        if (cache!.size >= META_CACHE_MAX) {
-          cache!.replicas.clear();
-          cache!.size = 0;
-          cached = replicaMetas(cache!, name, incarnation);
-        }
-        cached.set(counter, entry);
-        cache!.size += 1;
-      }
-      meta = (entry.flat ? { ...entry.value } : thaw(entry.value)) as M;
+    const cacheable = (flags & BIG_COUNTER) === 0;
+    let presence = cacheable ? (replica!.presences.get(counter) as Presence<M> | undefined) : undefined;
+    if (presence !== undefined) {
+      // Fields left out of the next presences are this one's.
+      topic = presence.topic;
+      key = presence.key;
     } else {
+      if ((flags & TOPIC) !== 0) topic = text.slice(start, topicEnd);
+      if ((flags & KEY) !== 0) key = text.slice(topicEnd, keyEnd);
       metas ??= JSON.parse(text.slice(words[1]!)) as M[];
-      meta = metas[metaIndex]!;
-    }
-    let presence: Presence<M>;
-    if (frozen) {
+      const meta = metas[metaIndex]!;
       freezeJson(meta);
-      shared ??= Object.freeze({ name, incarnation });
-      presence = Object.freeze({ topic, key, pid, meta, phxRef, phxRefPrev, replica: shared });
-    } else {
-      presence = { topic, key, pid, meta, phxRef, phxRefPrev, replica: { name, incarnation } };
+      presence = Object.freeze({
+        topic,
+        key,
+        pid: text.slice(keyEnd, pidEnd),
+        meta,
+        phxRef: text.slice(pidEnd, refEnd),
+        phxRefPrev: (flags & REF_PREV) !== 0 ? text.slice(refEnd, prevEnd) : null,
+        replica: replica!.id,
+      });
+      if (cacheable) remember(cache, replica!, counter, presence);
     }
     out.push(presence);
     if (groups !== null) {
@@ -238,16 +227,21 @@ function readPresences<M extends object>(
   cursor.pos = pos;
   cursor.at = at;
   cursor.meta = metaIndex;
+  cursor.metas = metas;
   if (exact) cursor.exact = true;
   return out;
 }
 
-/** Where reading the compact form is: text index, word index, meta index; any exact meta. */
+/**
+ * Where reading the compact form is: text index, word index, meta index; any exact meta; the
+ * metas' array once parsed.
+ */
 interface Cursor {
   pos: number;
   at: number;
   meta: number;
   exact: boolean;
+  metas?: object[] | undefined;
 }
 
 /** The text of every meta of a compact result, in order (`count` presences from word `at`). */
@@ -271,22 +265,16 @@ function metaTextsOf(text: string, words: Uint32Array, at: number, count: number
   return texts;
 }
 
-/** The metas of a compact result: the JSON array at the end of its text. */
-function metasOf<M extends object>(text: string, words: Uint32Array): M[] {
-  return JSON.parse(text.slice(words[1]!)) as M[];
-}
-
 /** A diff from its compact form: frozen, and its metas' texts remembered for `encodeDiff`. */
-export function readDiff<M extends object>(text: string, words: Uint32Array): Diff<M> {
+export function readDiff<M extends object>(text: string, words: Uint32Array, cache: PresenceCache): Diff<M> {
   const count = words[0]!;
   if (count === 0) {
     return Object.freeze({ joins: NO_PRESENCES, leaves: NO_PRESENCES });
   }
-  const metas = metasOf<M>(text, words);
   const cursor: Cursor = { pos: 0, at: 3, meta: 0, exact: false };
   const joinCount = words[2]!;
-  const joins = Object.freeze(readPresences(text, words, metas, cursor, joinCount, true, null));
-  const leaves = Object.freeze(readPresences(text, words, metas, cursor, count - joinCount, true, null));
+  const joins = Object.freeze(readPresences<M>(text, words, cursor, joinCount, null, cache));
+  const leaves = Object.freeze(readPresences<M>(text, words, cursor, count - joinCount, null, cache));
   const diff: Diff<M> = Object.freeze({ joins, leaves });
   if (cursor.exact) {
     // Some meta's text is not what JSON.stringify writes: encodeDiff must send that text.
@@ -300,31 +288,27 @@ export function readDiff<M extends object>(text: string, words: Uint32Array): Di
   return diff;
 }
 
-/** A topic's listing from its compact form: fresh objects, grouped by key. */
-export function readList<M extends object>(
-  text: string,
-  words: Uint32Array,
-  cache: MetaCache | null = null,
-): KeyPresences<M>[] {
+/** A topic's listing from its compact form: fresh groups of frozen (shared) presences. */
+export function readList<M extends object>(text: string, words: Uint32Array, cache: PresenceCache): KeyPresences<M>[] {
   const groups: KeyPresences<M>[] = [];
   const count = words[0]!;
   if (count > 0) {
     const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
-    readPresences(text, words, undefined, cursor, count, false, groups, cache);
+    readPresences(text, words, cursor, count, groups, cache);
   }
   return groups;
 }
 
-/** Presences from their compact form: fresh objects. */
+/** Presences from their compact form: a fresh array of frozen (shared) presences. */
 export function readPresenceList<M extends object>(
   text: string,
   words: Uint32Array,
-  cache: MetaCache | null = null,
+  cache: PresenceCache,
 ): Presence<M>[] {
   const count = words[0]!;
   if (count === 0) return [];
   const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
-  return readPresences(text, words, undefined, cursor, count, false, null, cache);
+  return readPresences(text, words, cursor, count, null, cache);
 }
 
 /** The frozen empty list of presences that diffs without joins or leaves share. */
@@ -343,7 +327,9 @@ export function joinDiff<M extends object>(
   metaValue: object | undefined,
   metaWasText: boolean,
   phxRef: string,
-  replica: ReplicaId,
+  counter: number,
+  cache: PresenceCache,
+  replica: CachedReplica,
 ): Diff<M> {
   let meta = metaValue as M | undefined;
   if (meta === undefined) {
@@ -357,8 +343,9 @@ export function joinDiff<M extends object>(
     meta,
     phxRef,
     phxRefPrev: null,
-    replica,
+    replica: replica.id,
   });
+  remember(cache, replica, counter, presence);
   const diff: Diff<M> = Object.freeze({
     joins: Object.freeze([presence]),
     leaves: NO_PRESENCES,
@@ -788,8 +775,10 @@ export function wantsJson(format: unknown): boolean {
 export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
-  /** The metas reads copy instead of parsing (see `MetaCache`). */
-  #metas: MetaCache = newMetaCache();
+  /** The presences reads and diffs hand out again (see `PresenceCache`). */
+  #presences: PresenceCache = newPresenceCache();
+  /** This replica's entry in `#presences`, where tracks put their presences. */
+  #local: CachedReplica;
   /** What the local replica's refs start with: a track's ref is this and its counter. */
   #refPrefix: string;
   #handlers: DiffHandler<M>[] = [];
@@ -809,7 +798,8 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
         : requireString("options.incarnation", options.incarnation);
     const limits = options.limits === undefined ? "" : JSON.stringify(options.limits);
     this.#raw = call(() => new RawPresenceState(name, incarnation, limits));
-    this.#replica = Object.freeze({ name, incarnation });
+    this.#local = cachedReplica(this.#presences, name, incarnation);
+    this.#replica = this.#local.id;
     this.#refPrefix = this.#raw.refPrefix();
   }
 
@@ -823,8 +813,8 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
 
   /** The diff a call on `state` returned as compact text (its words are taken here). */
   #diff(state: RawPresenceState, text: string): Diff<M> {
-    const diff = readDiff<M>(text, state.words());
-    forgetMetas(this.#metas, diff.leaves);
+    const diff = readDiff<M>(text, state.words(), this.#presences);
+    forgetPresences(this.#presences, diff.leaves);
     if (diff.joins.length > 0 || diff.leaves.length > 0) {
       this.#emit(diff);
     }
@@ -890,7 +880,18 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     // Joined, the arguments cross to the wasm side in one copy.
     const counter = call(() => state.track(topic + key + pid + text, topic.length, key.length, pid.length));
     const phxRef = this.#refPrefix + String(counter);
-    const diff = joinDiff<M>(topic, key, pid, text, copy, meta instanceof JsonText, phxRef, this.#replica);
+    const diff = joinDiff<M>(
+      topic,
+      key,
+      pid,
+      text,
+      copy,
+      meta instanceof JsonText,
+      phxRef,
+      counter,
+      this.#presences,
+      this.#local,
+    );
     this.#emit(diff);
     return { phxRef, diff };
   }
@@ -922,18 +923,21 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     return this.#diff(state, call(() => state.untrackAll(pid)));
   }
 
-  /** The visible presences of `topic`, grouped by key (keys sorted). */
+  /**
+   * The visible presences of `topic`, grouped by key (keys sorted): fresh arrays and groups of
+   * frozen presences, the objects earlier reads and diffs returned for them.
+   */
   list(topic: string): KeyPresences<M>[] {
     const state = this.#state();
     checkStrings(topic);
-    return readList<M>(call(() => state.list(topic)), state.words(), this.#metas);
+    return readList<M>(call(() => state.list(topic)), state.words(), this.#presences);
   }
 
-  /** The visible presences of `key` in `topic`. */
+  /** The visible presences of `key` in `topic`: a fresh array of frozen presences. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const state = this.#state();
     checkStrings(topic, key);
-    return readPresenceList<M>(call(() => state.getByKey(topic, key)), state.words(), this.#metas);
+    return readPresenceList<M>(call(() => state.getByKey(topic, key)), state.words(), this.#presences);
   }
 
   /** Topics with at least one visible presence, sorted. */
@@ -1146,7 +1150,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     const raw = this.#raw;
     this.#raw = undefined;
     this.#handlers = [];
-    this.#metas = newMetaCache();
+    this.#presences = newPresenceCache();
     raw?.free();
   }
 

@@ -12,6 +12,7 @@ import {
   checkStrings,
   diffInput,
   disposeSymbol,
+  freezeEach,
   messageInput,
   metaText,
   newIncarnation,
@@ -244,18 +245,22 @@ export class SyncNode<M extends JsonMeta<M> = JsonObject> {
     return JSON.parse(call(() => engine.peers())) as PeerInfo[];
   }
 
-  /** The visible presences of `topic`, grouped by key (keys sorted). */
+  /** The visible presences of `topic`, grouped by key (keys sorted); presences frozen. */
   list(topic: string): KeyPresences<M>[] {
     const engine = this.#engine();
     checkStrings(topic);
-    return JSON.parse(call(() => engine.list(topic))) as KeyPresences<M>[];
+    const groups = JSON.parse(call(() => engine.list(topic))) as KeyPresences<M>[];
+    for (const group of groups) freezeEach(group.presences);
+    return groups;
   }
 
   /** The visible presences of `key` in `topic`. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const engine = this.#engine();
     checkStrings(topic, key);
-    return JSON.parse(call(() => engine.getByKey(topic, key))) as Presence<M>[];
+    const presences = JSON.parse(call(() => engine.getByKey(topic, key))) as Presence<M>[];
+    freezeEach(presences);
+    return presences;
   }
 
   /** Topics with at least one visible presence, sorted. */

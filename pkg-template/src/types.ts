@@ -44,7 +44,10 @@ export interface ReplicaId {
   readonly incarnation: string;
 }
 
-/** One tracked connection as readers and diffs see it. */
+/**
+ * One tracked connection as readers and diffs see it: frozen, down to its meta (a
+ * `PresenceState` hands the same object out again to later reads and diffs).
+ */
 export interface Presence<M extends object = JsonObject> {
   readonly topic: string;
   /** Groups the connections of one user (for example a user id). */

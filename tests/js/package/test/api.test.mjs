@@ -161,7 +161,7 @@ describe("diffs", () => {
     assert.ok(Object.isFrozen(merged.joins[0].meta));
     assert.ok(Object.isFrozen(state.untrack("room", "alice", "p1").leaves[0]));
     assert.ok(Object.isFrozen(peer.replicaDown(state.replica)));
-    // What reads return stays the caller's to change.
+    // What reads return is a fresh array (of frozen presences).
     assert.ok(!Object.isFrozen(peer.list("room")));
     assert.throws(() => state.encodeDiff(42, "room"), UsageError);
     state.free();
@@ -170,32 +170,44 @@ describe("diffs", () => {
 });
 
 describe("reads", () => {
-  test("what a read returns is a fresh copy every time, down to nested metas", () => {
+  test("reads hand out frozen presences, the same objects as other reads and diffs, in fresh arrays", () => {
     const a = new PresenceState("a", { incarnation });
     const b = new PresenceState("b", { incarnation });
-    a.track("t", "k", "p1", { flat: 1, s: "x" });
+    const tracked = a.track("t", "k", "p1", { flat: 1, s: "x" });
     a.track("t", "k", "p2", { nested: { list: [1, { deep: true }] }, ["__proto__"]: { own: 1 } });
-    b.merge(a.takeDelta());
-    for (const state of [a, b]) {
+    const merged = b.merge(a.takeDelta());
+    for (const [state, diff] of [
+      [a, tracked.diff],
+      [b, merged],
+    ]) {
       const first = state.list("t");
-      const expected = structuredClone(first);
-      first[0].presences[0].meta.flat = 2;
-      first[0].presences[1].meta.nested.list[1].deep = false;
-      first[0].presences[1].meta.nested.list.push(3);
-      first[0].presences[1].replica.name = "changed";
-      assert.deepStrictEqual(state.list("t"), expected);
-      const [byKey] = state.getByKey("t", "k");
-      byKey.meta.s = "y";
-      assert.deepStrictEqual(state.getByKey("t", "k"), expected[0].presences);
-      const second = state.list("t")[0].presences[1].meta;
-      assert.ok(Object.hasOwn(second, "__proto__"));
-      assert.equal(Object.getPrototypeOf(second), Object.prototype);
-      assert.notEqual(second.nested, state.list("t")[0].presences[1].meta.nested);
+      const second = state.list("t");
+      assert.notEqual(first, second);
+      assert.notEqual(first[0], second[0]);
+      assert.notEqual(first[0].presences, second[0].presences);
+      first[0].presences.push("mine");
+      first[0].key = "changed";
+      assert.deepStrictEqual(second, state.list("t"));
+      const [p1, p2] = second[0].presences;
+      assert.equal(p1, diff.joins[0], "a join is the presence reads hand out later");
+      assert.equal(p1, state.list("t")[0].presences[0]);
+      assert.equal(p2, state.getByKey("t", "k")[1]);
+      for (const frozen of [p1, p1.meta, p1.replica, p2.meta.nested.list[1]]) assert.ok(Object.isFrozen(frozen));
+      assert.throws(() => {
+        "use strict";
+        p1.meta.flat = 2;
+      }, TypeError);
+      assert.ok(Object.hasOwn(p2.meta, "__proto__"));
+      assert.equal(Object.getPrototypeOf(p2.meta), Object.prototype);
+      assert.deepStrictEqual(structuredClone(p2.meta), { nested: { list: [1, { deep: true }] }, ["__proto__"]: { own: 1 } });
     }
-    // An update's new meta is listed, not the old one; presences that left are not.
+    // An update's new meta is listed, not the old one; presences that left are not, and a
+    // leave is the presence reads handed out.
+    const old = a.getByKey("t", "k")[1];
     a.update("t", "k", "p1", { flat: 3 });
-    a.untrack("t", "k", "p2");
-    b.merge(a.takeDelta());
+    assert.equal(a.untrack("t", "k", "p2").leaves[0], old);
+    const onPeer = b.getByKey("t", "k")[1];
+    assert.ok(b.merge(a.takeDelta()).leaves.includes(onPeer));
     for (const state of [a, b]) {
       assert.deepStrictEqual(state.list("t")[0].presences.map((p) => p.meta), [{ flat: 3 }]);
     }
@@ -207,9 +219,9 @@ describe("reads", () => {
     b.free();
   });
 
-  test("a listing larger than the reads' meta cache is complete and right", () => {
+  test("a listing larger than the reads' cache is complete and right", () => {
     const state = new PresenceState("a", { incarnation });
-    const count = 20_000;
+    const count = 40_000;
     for (let i = 0; i < count; i += 1) state.track("t", `k${i}`, "p", { i, tag: [i % 7] });
     for (let round = 0; round < 2; round += 1) {
       const listed = state.list("t");
