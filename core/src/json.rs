@@ -603,6 +603,22 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// Reads an object whose members, named in `names`, all have values that `read` reads: one
+    /// slot per name, `None` for a member that is missing. Other keys as in [`Reader::fields`].
+    pub fn values<T, const N: usize>(
+        &mut self,
+        names: &[&str; N],
+        skip_unknown: bool,
+        mut read: impl FnMut(&mut Self) -> Result<T, JsonError>,
+    ) -> Result<[Option<T>; N], JsonError> {
+        let mut values = [const { None }; N];
+        self.fields(names, skip_unknown, |reader, index| {
+            values[index] = Some(read(reader)?);
+            Ok(())
+        })?;
+        Ok(values)
+    }
+
     /// `value`, or an error naming the missing field `name`.
     pub fn required<T>(&self, value: Option<T>, name: &str) -> Result<T, JsonError> {
         value.ok_or_else(|| self.error(format!("missing field `{name}`")))
@@ -821,6 +837,8 @@ mod tests {
         assert_eq!(twice.reason(), "duplicate field `a`");
         let missing = read(r#"{"b":2}"#, false).unwrap_err();
         assert_eq!(missing.reason(), "missing field `a`");
+        let values = Reader::new(r#"{"b":"x"}"#).values(&["a", "b"], false, Reader::string);
+        assert_eq!(values, Ok([None, Some(Cow::Borrowed("x"))]));
         let list = Reader::new("[[1],[]]").list(|reader| reader.list(Reader::u64));
         assert_eq!(list, Ok(vec![vec![1], vec![]]));
     }

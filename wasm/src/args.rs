@@ -95,14 +95,10 @@ pub fn integer_fields<const N: usize>(
     text: &str,
     names: [&str; N],
 ) -> Result<[Option<u64>; N], JsonError> {
-    let mut values = [None; N];
     let mut reader = Reader::new(text);
-    reader.fields(&names, false, |reader, index| {
-        values[index] = reader.optional(Reader::u64)?;
-        Ok(())
-    })?;
+    let values = reader.values(&names, false, |reader| reader.optional(Reader::u64))?;
     reader.finish()?;
-    Ok(values)
+    Ok(values.map(Option::flatten))
 }
 
 /// A field read by [`integer_fields`] as the type it sets, or an error naming it.

@@ -200,15 +200,8 @@ struct PresenceInput<'a> {
 fn read_diff<'a>(
     reader: &mut Reader<'a>,
 ) -> Result<(Vec<PresenceInput<'a>>, Vec<PresenceInput<'a>>), JsonError> {
-    let (mut joins, mut leaves) = (None, None);
-    reader.fields(&["joins", "leaves"], true, |reader, index| {
-        let presences = Some(reader.list(read_presence)?);
-        if index == 0 {
-            joins = presences;
-        } else {
-            leaves = presences;
-        }
-        Ok(())
+    let [joins, leaves] = reader.values(&["joins", "leaves"], true, |reader| {
+        reader.list(read_presence)
     })?;
     Ok((
         reader.required(joins, "joins")?,
@@ -253,16 +246,7 @@ fn read_presence<'a>(reader: &mut Reader<'a>) -> Result<PresenceInput<'a>, JsonE
 }
 
 fn read_replica<'a>(reader: &mut Reader<'a>) -> Result<(Cow<'a, str>, Cow<'a, str>), JsonError> {
-    let (mut name, mut incarnation) = (None, None);
-    reader.fields(&["name", "incarnation"], true, |reader, index| {
-        let text = Some(reader.string()?);
-        if index == 0 {
-            name = text;
-        } else {
-            incarnation = text;
-        }
-        Ok(())
-    })?;
+    let [name, incarnation] = reader.values(&["name", "incarnation"], true, Reader::string)?;
     Ok((
         reader.required(name, "name")?,
         reader.required(incarnation, "incarnation")?,

@@ -223,16 +223,7 @@ fn read_message<'a>(reader: &mut Reader<'a>) -> Result<MessageJson<'a>, JsonErro
 }
 
 fn read_replica<'a>(reader: &mut Reader<'a>) -> Result<ReplicaJson<'a>, JsonError> {
-    let (mut name, mut incarnation) = (None, None);
-    reader.fields(&["name", "incarnation"], false, |reader, index| {
-        let text = Some(reader.string()?);
-        if index == 0 {
-            name = text;
-        } else {
-            incarnation = text;
-        }
-        Ok(())
-    })?;
+    let [name, incarnation] = reader.values(&["name", "incarnation"], false, Reader::string)?;
     Ok(ReplicaJson {
         name: reader.required(name, "name")?,
         incarnation: reader.required(incarnation, "incarnation")?,
