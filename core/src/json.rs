@@ -377,18 +377,17 @@ impl<'a> Reader<'a> {
     }
 
     fn hex4(&mut self) -> Result<u32, JsonError> {
-        let digits = self
-            .bytes()
-            .get(self.at..self.at + 4)
-            .ok_or_else(|| self.error("the text ends inside a \\u escape"))?;
         let mut value = 0;
-        for &digit in digits {
+        for _ in 0..4 {
+            let Some(&digit) = self.bytes().get(self.at) else {
+                return Err(self.error("the text ends inside a \\u escape"));
+            };
             let nibble = (digit as char)
                 .to_digit(16)
                 .ok_or_else(|| self.error("a \\u escape needs four hex digits"))?;
             value = value * 16 + nibble;
+            self.at += 1;
         }
-        self.at += 4;
         Ok(value)
     }
 
@@ -409,6 +408,7 @@ impl<'a> Reader<'a> {
                         self.at += 1;
                         self.unicode_escape()?;
                     }
+                    None => return Err(self.error("the text ends inside a string")),
                     _ => return Err(self.error("invalid escape in a string")),
                 },
                 0x00..=0x1F => {
@@ -437,9 +437,13 @@ impl<'a> Reader<'a> {
         }
         let integer_start = at;
         let integer = digits(&mut at);
-        if integer == 0 || (integer > 1 && bytes[integer_start] == b'0') {
+        if integer == 0 {
             self.at = at;
             return Err(self.error("invalid number"));
+        }
+        if integer > 1 && bytes[integer_start] == b'0' {
+            self.at = integer_start + 1;
+            return Err(self.error("invalid number: a leading zero"));
         }
         if bytes.get(at) == Some(&b'.') {
             at += 1;
@@ -850,5 +854,32 @@ mod tests {
         assert_eq!(error.to_string(), "expected a value at line 2 column 8");
         let error = Reader::new("[1]").object().unwrap_err();
         assert_eq!(error.reason(), "expected an object, found an array");
+        let error = skip_all("[0123456]").unwrap_err();
+        assert_eq!(
+            (error.reason(), error.column()),
+            ("invalid number: a leading zero", 3)
+        );
+        let error = skip_all(r#""\u12""#).unwrap_err();
+        assert_eq!(
+            (error.reason(), error.column()),
+            ("a \\u escape needs four hex digits", 6)
+        );
+        let error = skip_all(r#""\u12G4""#).unwrap_err();
+        assert_eq!(error.column(), 6);
+        for text in ["\"\\", "\"\\u12"] {
+            assert!(
+                skip_all(text)
+                    .unwrap_err()
+                    .reason()
+                    .starts_with("the text ends inside")
+            );
+            assert!(
+                Reader::new(text)
+                    .string()
+                    .unwrap_err()
+                    .reason()
+                    .starts_with("the text ends inside")
+            );
+        }
     }
 }

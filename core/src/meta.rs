@@ -110,6 +110,12 @@ pub(crate) fn validate(text: &str, limits: &Limits) -> Result<(), MetaError> {
                 key: key.into_owned(),
             });
         }
+        if verdict.is_err() {
+            // Refused already: the rest is only checked to be JSON (and no error is built per
+            // member, each of which would count lines from the start).
+            reader.skip(usize::MAX).map_err(not_json)?;
+            continue;
+        }
         let value_start = reader.clone();
         match reader.skip(limits.max_meta_depth - 1) {
             Ok(_) => {}

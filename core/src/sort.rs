@@ -4,7 +4,9 @@
 //! code, and the wasm package, which is downloaded, sorts a dozen types. A heapsort is one small
 //! function per type. Every list sorted through here has keys that are never equal (or equal
 //! only for identical elements), so both give the same order; the lists a decoder sorts usually
-//! arrive sorted, and that case costs one pass.
+//! arrive sorted, and that case costs one pass. Reads (`list`, `get_by_key`) keep the standard
+//! sort everywhere: their keys come in any order, and there the heapsort's extra comparisons
+//! cost a 1,000-presence list about a fifth more time in wasm.
 
 use std::cmp::Ordering;
 

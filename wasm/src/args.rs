@@ -89,6 +89,12 @@ pub fn split_units(text: &str, units: [u32; 3]) -> Result<[&str; 4], BindingErro
     Ok([&text[..a], &text[a..b], &text[b..c], &text[c..]])
 }
 
+/// Whether `text` holds nothing but JSON whitespace (the JS side passes "" for no options).
+pub fn is_blank(text: &str) -> bool {
+    text.bytes()
+        .all(|byte| matches!(byte, b' ' | b'\t' | b'\n' | b'\r'))
+}
+
 /// Reads an object whose fields, all optional, are non-negative integers: one slot per name,
 /// `None` when the field is missing or null. Other fields are refused.
 pub fn integer_fields<const N: usize>(
@@ -111,7 +117,7 @@ pub fn narrow<T: TryFrom<u64>>(value: Option<u64>, name: &str) -> Result<Option<
 /// Parses limits given as JSON text (`{"maxKeyBytes": 256, ...}`); an empty text means defaults.
 pub fn limits(text: &str) -> Result<Limits, BindingError> {
     let defaults = Limits::default();
-    if text.trim().is_empty() {
+    if is_blank(text) {
         return Ok(defaults);
     }
     let refused = |reason: String| {
@@ -200,5 +206,10 @@ mod tests {
         assert_eq!(limits.max_pid_bytes, Limits::default().max_pid_bytes);
         assert!(super::limits(r#"{"maxKeys":5}"#).is_err());
         assert!(super::limits(r#"{"maxKeyBytes":-1}"#).is_err());
+        // Only JSON whitespace counts as no options: other spaces are not JSON.
+        assert!(super::limits(" \n").is_ok());
+        for blank in ["\u{a0}", "\u{3000}", "\u{2028}", "\u{b}"] {
+            assert!(super::limits(blank).is_err(), "{blank:?}");
+        }
     }
 }

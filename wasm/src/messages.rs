@@ -17,10 +17,7 @@ use crate::json;
 impl StateFacade {
     /// The decoder limits: the defaults, with this state's presence limits.
     pub fn wire_limits(&self) -> WireLimits {
-        WireLimits {
-            presence: self.state().limits().clone(),
-            ..WireLimits::default()
-        }
+        WireLimits::for_presence(self.state().limits().clone())
     }
 
     /// Decodes a binary replication message.

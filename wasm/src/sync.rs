@@ -23,7 +23,7 @@ use crate::json;
 /// defaults) and checks that they work together.
 pub fn config(text: &str) -> Result<SyncConfig, BindingError> {
     let defaults = SyncConfig::default();
-    let config = if text.trim().is_empty() {
+    let config = if args::is_blank(text) {
         defaults
     } else {
         let refused = |reason: String| {
@@ -109,10 +109,7 @@ impl SyncFacade {
         let config = self::config(config)?;
         let limits = args::limits(limits)?;
         let now = time(now)?;
-        let wire_limits = WireLimits {
-            presence: limits.clone(),
-            ..WireLimits::default()
-        };
+        let wire_limits = WireLimits::for_presence(limits.clone());
         let state = PresenceState::with_limits(replica, limits);
         let engine = SyncEngine::with_state(state, config, now)
             .map_err(|error| BindingError::argument(error.to_string()))?;

@@ -268,6 +268,18 @@ fn a_tracks_counter_after_the_ref_prefix_is_its_phx_ref() {
     assert_eq!(a.track_counter("t", "k4", "p", "{}").unwrap(), 6.0);
 }
 
+#[test]
+fn metas_as_deep_as_the_limits_allow_replicate_in_json_too() {
+    let limits = r#"{"maxMetaDepth":30}"#;
+    let mut a = StateFacade::new("node-a", "7", limits).unwrap();
+    let mut b = StateFacade::new("node-b", "9", limits).unwrap();
+    let meta = format!(r#"{{"a":{}{}}}"#, "[".repeat(29), "]".repeat(29));
+    a.track("t", "k", "p", &meta).unwrap();
+    let delta = a.take_delta().unwrap();
+    let diff = parse(&b.merge_json(&wire::encode_json(&delta)).unwrap());
+    assert_eq!(diff["joins"][0]["pid"], "p");
+}
+
 /// A tiny deterministic generator, so the sequences are the same on every run.
 struct Lcg(u64);
 

@@ -693,7 +693,8 @@ impl IndexedStore {
             cursor = slot.topic_next;
         }
         runs.retain(|run| run.3 > 0);
-        crate::sort::sort_unstable_by(&mut runs, |a, b| a.0.cmp(b.0));
+        // Reads sort with the standard sort, also in wasm: see `crate::sort`.
+        runs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut out: Vec<Vec<Presence>> = Vec::with_capacity(runs.len());
         let mut previous = None;
         for (key, first, len, visible) in runs {
@@ -711,7 +712,7 @@ impl IndexedStore {
                 cursor = slot.topic_next;
             }
             if group.len() > 1 {
-                crate::sort::sort_unstable_by(group, |a, b| a.dot.cmp(&b.dot));
+                group.sort_unstable_by(|a, b| a.dot.cmp(&b.dot));
             }
             previous = Some(key);
         }

@@ -5,6 +5,7 @@
 //! counters are numbers. Metas are embedded as JSON objects, byte for byte as tracked.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::Write;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use hashbrown::HashSet;
 use super::error::{DecodeError, Position};
 use super::escape::push_json_str;
 use super::limits::WireLimits;
-use super::validate::{RangesBuilder, ReplicaTable, check_count, entry};
+use super::validate::{RangesBuilder, ReplicaTable, entry};
 use super::{MessageType, UNDERSTOOD_VERSIONS, VERSION, replica_table};
 use crate::aworset::DotMap;
 use crate::context::{CausalContext, DotRanges};
@@ -184,7 +185,74 @@ fn json_error(error: JsonError) -> DecodeError {
     }
 }
 
-fn read_message<'a>(reader: &mut Reader<'a>) -> Result<MessageJson<'a>, JsonError> {
+/// A list's limit: what it is, how many items it may hold, the limit's name and where.
+#[derive(Clone, Copy)]
+struct Count {
+    field: &'static str,
+    max: usize,
+    limit: &'static str,
+    at: &'static str,
+}
+
+/// The count limits, applied while the lists are read: a message over one is refused before the
+/// rest of it is read and held in memory. A refusal stops the reader with a placeholder error;
+/// the decoder then reports the refusal noted here instead.
+struct Budget<'l> {
+    limits: &'l WireLimits,
+    /// Cloud ranges read so far, every section together.
+    ranges: Cell<usize>,
+    refused: Cell<Option<DecodeError>>,
+}
+
+impl Budget<'_> {
+    fn refuse(&self, count: Count, found: usize, reader: &Reader<'_>) -> JsonError {
+        self.refused.set(Some(DecodeError::TooMany {
+            field: count.field,
+            count: found as u64,
+            max: count.max,
+            limit: count.limit,
+            at: Position::Path(count.at.into()),
+        }));
+        reader.error("over a count limit")
+    }
+
+    /// An array of at most `count.max` items, each read by `read`.
+    fn list<'a, T>(
+        &self,
+        reader: &mut Reader<'a>,
+        count: Count,
+        mut read: impl FnMut(&mut Reader<'a>) -> Result<T, JsonError>,
+    ) -> Result<Vec<T>, JsonError> {
+        let mut out = Vec::new();
+        let mut items = reader.array()?;
+        while reader.item(&mut items)? {
+            if out.len() == count.max {
+                return Err(self.refuse(count, out.len() + 1, reader));
+            }
+            out.push(read(reader)?);
+        }
+        Ok(out)
+    }
+
+    fn sections(
+        &self,
+        reader: &mut Reader<'_>,
+        at: &'static str,
+    ) -> Result<Vec<SectionJson>, JsonError> {
+        let count = Count {
+            field: at,
+            max: self.limits.max_replicas,
+            limit: "max_replicas",
+            at,
+        };
+        self.list(reader, count, |reader| read_section(reader, self, at))
+    }
+}
+
+fn read_message<'a>(
+    reader: &mut Reader<'a>,
+    budget: &Budget<'_>,
+) -> Result<MessageJson<'a>, JsonError> {
     let (mut kind, mut replicas, mut from) = (None, None, None);
     let mut message = MessageJson {
         kind: Cow::Borrowed(""),
@@ -206,11 +274,19 @@ fn read_message<'a>(reader: &mut Reader<'a>) -> Result<MessageJson<'a>, JsonErro
                 reader.u64()?;
             }
             1 => kind = Some(reader.string()?),
-            2 => replicas = Some(reader.list(read_replica)?),
+            2 => {
+                let count = Count {
+                    field: "replica table",
+                    max: budget.limits.max_replicas,
+                    limit: "max_replicas",
+                    at: "replicas",
+                };
+                replicas = Some(budget.list(reader, count, read_replica)?);
+            }
             3 => from = Some(reader.u64()?),
             4 => message.to = reader.optional(Reader::u64)?,
-            5 => message.delta = reader.optional(read_delta)?,
-            6 => message.digest = reader.optional(|reader| reader.list(read_section))?,
+            5 => message.delta = reader.optional(|reader| read_delta(reader, budget))?,
+            6 => message.digest = reader.optional(|reader| budget.sections(reader, "digest"))?,
             7 => message.replica = reader.optional(Reader::u64)?,
             _ => message.status = reader.optional(Reader::string)?,
         }
@@ -230,13 +306,35 @@ fn read_replica<'a>(reader: &mut Reader<'a>) -> Result<ReplicaJson<'a>, JsonErro
     })
 }
 
-fn read_section(reader: &mut Reader<'_>) -> Result<SectionJson, JsonError> {
+fn read_section(
+    reader: &mut Reader<'_>,
+    budget: &Budget<'_>,
+    at: &'static str,
+) -> Result<SectionJson, JsonError> {
     let (mut replica, mut base, mut cloud) = (None, None, None);
     reader.fields(&["replica", "base", "cloud"], false, |reader, index| {
         match index {
             0 => replica = Some(reader.u64()?),
             1 => base = Some(reader.u64()?),
-            _ => cloud = Some(reader.list(read_range)?),
+            _ => {
+                let mut ranges = Vec::new();
+                let mut items = reader.array()?;
+                while reader.item(&mut items)? {
+                    let total = budget.ranges.get() + 1;
+                    if total > budget.limits.max_ranges {
+                        let count = Count {
+                            field: "cloud ranges",
+                            max: budget.limits.max_ranges,
+                            limit: "max_ranges",
+                            at,
+                        };
+                        return Err(budget.refuse(count, total, reader));
+                    }
+                    budget.ranges.set(total);
+                    ranges.push(read_range(reader)?);
+                }
+                cloud = Some(ranges);
+            }
         }
         Ok(())
     })?;
@@ -264,13 +362,22 @@ fn read_range(reader: &mut Reader<'_>) -> Result<(u64, u64), JsonError> {
     Ok((bounds[0], bounds[1]))
 }
 
-fn read_delta<'a>(reader: &mut Reader<'a>) -> Result<DeltaJson<'a>, JsonError> {
+fn read_delta<'a>(
+    reader: &mut Reader<'a>,
+    budget: &Budget<'_>,
+) -> Result<DeltaJson<'a>, JsonError> {
     let (mut context, mut entries) = (None, None);
     reader.fields(&["context", "entries"], false, |reader, index| {
         if index == 0 {
-            context = Some(reader.list(read_section)?);
+            context = Some(budget.sections(reader, "delta.context")?);
         } else {
-            entries = Some(reader.list(read_entry)?);
+            let count = Count {
+                field: "entries",
+                max: budget.limits.max_entries,
+                limit: "max_entries",
+                at: "delta.entries",
+            };
+            entries = Some(budget.list(reader, count, read_entry)?);
         }
         Ok(())
     })?;
@@ -374,7 +481,8 @@ pub fn decode(text: &str, limits: &WireLimits) -> Result<Message, DecodeError> {
             max: limits.max_message_bytes,
         });
     }
-    check_depth(text, limits.max_json_depth)?;
+    // The probe reads without recursing, so it may run before the depth check: a message of
+    // another version is refused as such whatever its shape.
     match probe_version(text).map_err(json_error)? {
         Some(version) if version == u64::from(VERSION) => {}
         Some(version) => {
@@ -391,8 +499,15 @@ pub fn decode(text: &str, limits: &WireLimits) -> Result<Message, DecodeError> {
             });
         }
     }
+    check_depth(text, limits.max_json_depth)?;
     // The probe read the whole text: nothing follows the object.
-    let parsed = read_message(&mut Reader::new(text)).map_err(json_error)?;
+    let budget = Budget {
+        limits,
+        ranges: Cell::new(0),
+        refused: Cell::new(None),
+    };
+    let parsed = read_message(&mut Reader::new(text), &budget)
+        .map_err(|error| budget.refused.take().unwrap_or_else(|| json_error(error)))?;
     build(parsed, limits)
 }
 
@@ -403,13 +518,6 @@ fn build(parsed: MessageJson<'_>, limits: &WireLimits) -> Result<Message, Decode
             at: Position::Path("type".into()),
         });
     };
-    check_count(
-        "replica table",
-        parsed.replicas.len() as u64,
-        limits.max_replicas,
-        "max_replicas",
-        path("replicas"),
-    )?;
     let mut table = ReplicaTable::with_capacity(parsed.replicas.len());
     for (position, replica) in parsed.replicas.iter().enumerate() {
         let incarnation =
@@ -464,12 +572,12 @@ fn build(parsed: MessageJson<'_>, limits: &WireLimits) -> Result<Message, Decode
         },
         MessageType::Heartbeat => Message::Heartbeat {
             from,
-            digest: context(&parsed.digest.unwrap_or_default(), &table, limits, "digest")?,
+            digest: context(&parsed.digest.unwrap_or_default(), &table, "digest")?,
         },
         MessageType::StateRequest => Message::StateRequest {
             from,
             to: get("to", parsed.to.unwrap_or_default())?,
-            digest: context(&parsed.digest.unwrap_or_default(), &table, limits, "digest")?,
+            digest: context(&parsed.digest.unwrap_or_default(), &table, "digest")?,
         },
         MessageType::StateReply => Message::StateReply {
             from,
@@ -506,24 +614,8 @@ fn parse_incarnation(text: &str) -> Option<u64> {
 fn context(
     sections: &[SectionJson],
     table: &ReplicaTable,
-    limits: &WireLimits,
     field: &'static str,
 ) -> Result<CausalContext, DecodeError> {
-    check_count(
-        field,
-        sections.len() as u64,
-        limits.max_replicas,
-        "max_replicas",
-        path(field),
-    )?;
-    let total_ranges: usize = sections.iter().map(|section| section.cloud.len()).sum();
-    check_count(
-        "cloud ranges",
-        total_ranges as u64,
-        limits.max_ranges,
-        "max_ranges",
-        path(field),
-    )?;
     // Sections may come in any order: gathered, then built sorted, so that a message naming
     // many replicas costs O(r log r) rather than a shifting insert each.
     let mut gathered: Vec<(ReplicaId, DotRanges)> = Vec::with_capacity(sections.len());
@@ -565,14 +657,7 @@ fn delta(
     table: &ReplicaTable,
     limits: &WireLimits,
 ) -> Result<Delta, DecodeError> {
-    let context = context(&parsed.context, table, limits, "delta.context")?;
-    check_count(
-        "entries",
-        parsed.entries.len() as u64,
-        limits.max_entries,
-        "max_entries",
-        path("delta.entries"),
-    )?;
+    let context = context(&parsed.context, table, "delta.context")?;
     let mut topics: HashSet<Arc<str>> = HashSet::new();
     // Entries may come in any order: gathered with their positions, then sorted by dot and
     // stored one replica at a time, so a message in reverse order costs O(n log n), not O(n²).
@@ -747,6 +832,41 @@ mod tests {
     }
 
     #[test]
+    fn lists_over_a_count_limit_are_refused_while_they_are_read() {
+        let refused = |text: &str, limits: WireLimits| match decode(text, &limits) {
+            Err(DecodeError::TooMany {
+                field, count, max, ..
+            }) => (field, count, max),
+            other => panic!("{other:?}"),
+        };
+        // Each count is one past the limit, not the list's length: reading stopped there.
+        let text = encode(&three_replica_delta());
+        let entries = WireLimits {
+            max_entries: 100,
+            ..WireLimits::default()
+        };
+        assert_eq!(refused(&text, entries), ("entries", 101, 100));
+        let replicas = WireLimits {
+            max_replicas: 2,
+            ..WireLimits::default()
+        };
+        assert_eq!(refused(&text, replicas), ("replica table", 3, 2));
+        let ranges: Vec<String> = (0..60)
+            .map(|i| format!("[{},{}]", 3 * i + 3, 3 * i + 3))
+            .collect();
+        let heartbeat = format!(
+            r#"{{"version":1,"type":"heartbeat","replicas":[{{"name":"a","incarnation":"1"}}],"from":0,"digest":[{{"replica":0,"base":1,"cloud":[{}]}}]}}"#,
+            ranges.join(",")
+        );
+        let tight = WireLimits {
+            max_ranges: 50,
+            ..WireLimits::default()
+        };
+        assert_eq!(refused(&heartbeat, tight), ("cloud ranges", 51, 50));
+        assert!(decode(&heartbeat, &WireLimits::default()).is_ok());
+    }
+
+    #[test]
     fn round_trips_and_keeps_metas_byte_for_byte() {
         let message = update_delta();
         let text = encode(&message);
@@ -766,6 +886,16 @@ mod tests {
                 understood: UNDERSTOOD_VERSIONS
             }
         );
+        // Whatever its shape: deeper than this version allows, or fields it does not know.
+        let deep = format!(
+            r#"{{"x":{}{},"version":2}}"#,
+            "[".repeat(40),
+            "]".repeat(40)
+        );
+        assert!(matches!(
+            decode_default(&deep),
+            Err(DecodeError::UnsupportedVersion { found: 2, .. })
+        ));
     }
 
     #[test]

@@ -25,10 +25,29 @@ pub struct WireLimits {
     /// Longest replica name, in bytes.
     pub max_replica_name_bytes: usize,
     /// Deepest nesting of arrays and objects in a JSON message, the message object itself being
-    /// depth 1 (a meta sits at depth 5, so this must exceed `presence.max_meta_depth + 4`).
+    /// depth 1 (a meta sits at depth 5, so this must be at least `presence.max_meta_depth + 4`
+    /// for every meta the presence limits allow to arrive in JSON: see [`Self::for_presence`]).
     pub max_json_depth: usize,
     /// Limits on each decoded presence: topic, key, pid and meta sizes, meta nesting.
     pub presence: Limits,
+}
+
+/// How deep a meta sits in a JSON message, less one: message, delta, entries, entry.
+const META_JSON_DEPTH: usize = 4;
+
+impl WireLimits {
+    /// The default limits with `presence` as the limits of each presence, and the JSON depth
+    /// raised, if need be, so that every meta `presence` allows also arrives in JSON.
+    pub fn for_presence(presence: Limits) -> Self {
+        let defaults = WireLimits::default();
+        WireLimits {
+            max_json_depth: defaults
+                .max_json_depth
+                .max(presence.max_meta_depth.saturating_add(META_JSON_DEPTH)),
+            presence,
+            ..defaults
+        }
+    }
 }
 
 impl Default for WireLimits {
