@@ -85,9 +85,9 @@ const CANONICAL = 16;
 const BIG_COUNTER = 32;
 
 /**
- * Presences already built, which every read and diff hands out again instead of building them
- * anew: a dot's presence never changes (an update makes a new dot), so an entry is never
- * stale, and the objects are frozen. Keyed by replica (`name` NUL `incarnation`), then by dot
+ * Presences reads built, which later reads (and diffs, for the presences they take away) hand
+ * out again instead of building them anew: a dot's presence never changes (an update makes a
+ * new dot), so an entry is never stale, and the objects are frozen. Keyed by replica (`name` NUL `incarnation`), then by dot
  * counter; an entry goes when its presence leaves, and the whole cache when it holds
  * `PRESENCE_CACHE_MAX` presences.
  */
@@ -96,7 +96,7 @@ export interface PresenceCache {
   size: number;
 }
 
-export interface CachedReplica {
+interface CachedReplica {
   /** The frozen replica object every presence of the replica shares. */
   readonly id: ReplicaId;
   readonly presences: Map<number, Presence<object>>;
@@ -108,7 +108,7 @@ export function newPresenceCache(): PresenceCache {
   return { replicas: new Map(), size: 0 };
 }
 
-export function cachedReplica(cache: PresenceCache, name: string, incarnation: string): CachedReplica {
+function cachedReplica(cache: PresenceCache, name: string, incarnation: string): CachedReplica {
   const id = `${name}\u0000${incarnation}`;
   let replica = cache.replicas.get(id);
   if (replica === undefined) {
@@ -150,8 +150,8 @@ export function forgetPresences(cache: PresenceCache, leaves: readonly Presence<
  * presence's), then the metas as one JSON array; `words` says which fields each presence writes
  * and where each ends. A presence found in `cache` is handed out as it is (its strings are not
  * even sliced); the others are built, frozen with their metas (the metas' array goes through
- * `JSON.parse` once, when the first of them is needed) and cached. Presences of one replica
- * share one frozen replica object.
+ * `JSON.parse` once, when the first of them is needed), and cached when `keep`. Presences of
+ * one replica share one frozen replica object.
  *
  * `cursor.exact` is set when a meta's text is not the one a JS round trip gives (so
  * `encodeDiff` must be handed that text). `groups`, when given, gets the presences grouped by
@@ -165,6 +165,7 @@ function readPresences<M extends object>(
   count: number,
   groups: KeyPresences<M>[] | null,
   cache: PresenceCache,
+  keep: boolean,
 ): Presence<M>[] {
   const out: Presence<M>[] = [];
   let { pos, at, meta: metaIndex } = cursor;
@@ -213,7 +214,7 @@ function readPresences<M extends object>(
         phxRefPrev: (flags & REF_PREV) !== 0 ? text.slice(refEnd, prevEnd) : null,
         replica: replica!.id,
       });
-      if (cacheable) remember(cache, replica!, counter, presence);
+      if (keep && cacheable) remember(cache, replica!, counter, presence);
     }
     out.push(presence);
     if (groups !== null) {
@@ -273,8 +274,10 @@ export function readDiff<M extends object>(text: string, words: Uint32Array, cac
   }
   const cursor: Cursor = { pos: 0, at: 3, meta: 0, exact: false };
   const joinCount = words[2]!;
-  const joins = Object.freeze(readPresences<M>(text, words, cursor, joinCount, null, cache));
-  const leaves = Object.freeze(readPresences<M>(text, words, cursor, count - joinCount, null, cache));
+  // A diff takes the presences reads kept (its leaves usually are), and keeps none itself:
+  // most joins are never read, and keeping every one costs more than a read builds later.
+  const joins = Object.freeze(readPresences<M>(text, words, cursor, joinCount, null, cache, false));
+  const leaves = Object.freeze(readPresences<M>(text, words, cursor, count - joinCount, null, cache, false));
   const diff: Diff<M> = Object.freeze({ joins, leaves });
   if (cursor.exact) {
     // Some meta's text is not what JSON.stringify writes: encodeDiff must send that text.
@@ -294,7 +297,7 @@ export function readList<M extends object>(text: string, words: Uint32Array, cac
   const count = words[0]!;
   if (count > 0) {
     const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
-    readPresences(text, words, cursor, count, groups, cache);
+    readPresences(text, words, cursor, count, groups, cache, true);
   }
   return groups;
 }
@@ -308,7 +311,7 @@ export function readPresenceList<M extends object>(
   const count = words[0]!;
   if (count === 0) return [];
   const cursor: Cursor = { pos: 0, at: 2, meta: 0, exact: false };
-  return readPresences(text, words, cursor, count, null, cache);
+  return readPresences(text, words, cursor, count, null, cache, true);
 }
 
 /** The frozen empty list of presences that diffs without joins or leaves share. */
@@ -327,9 +330,7 @@ export function joinDiff<M extends object>(
   metaValue: object | undefined,
   metaWasText: boolean,
   phxRef: string,
-  counter: number,
-  cache: PresenceCache,
-  replica: CachedReplica,
+  replica: ReplicaId,
 ): Diff<M> {
   let meta = metaValue as M | undefined;
   if (meta === undefined) {
@@ -343,9 +344,8 @@ export function joinDiff<M extends object>(
     meta,
     phxRef,
     phxRefPrev: null,
-    replica: replica.id,
+    replica,
   });
-  remember(cache, replica, counter, presence);
   const diff: Diff<M> = Object.freeze({
     joins: Object.freeze([presence]),
     leaves: NO_PRESENCES,
@@ -775,10 +775,8 @@ export function wantsJson(format: unknown): boolean {
 export class PresenceState<M extends JsonMeta<M> = JsonObject> {
   #raw: RawPresenceState | undefined;
   #replica: ReplicaId;
-  /** The presences reads and diffs hand out again (see `PresenceCache`). */
+  /** The presences reads hand out again (see `PresenceCache`). */
   #presences: PresenceCache = newPresenceCache();
-  /** This replica's entry in `#presences`, where tracks put their presences. */
-  #local: CachedReplica;
   /** What the local replica's refs start with: a track's ref is this and its counter. */
   #refPrefix: string;
   #handlers: DiffHandler<M>[] = [];
@@ -798,8 +796,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
         : requireString("options.incarnation", options.incarnation);
     const limits = options.limits === undefined ? "" : JSON.stringify(options.limits);
     this.#raw = call(() => new RawPresenceState(name, incarnation, limits));
-    this.#local = cachedReplica(this.#presences, name, incarnation);
-    this.#replica = this.#local.id;
+    this.#replica = Object.freeze({ name, incarnation });
     this.#refPrefix = this.#raw.refPrefix();
   }
 
@@ -880,18 +877,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
     // Joined, the arguments cross to the wasm side in one copy.
     const counter = call(() => state.track(topic + key + pid + text, topic.length, key.length, pid.length));
     const phxRef = this.#refPrefix + String(counter);
-    const diff = joinDiff<M>(
-      topic,
-      key,
-      pid,
-      text,
-      copy,
-      meta instanceof JsonText,
-      phxRef,
-      counter,
-      this.#presences,
-      this.#local,
-    );
+    const diff = joinDiff<M>(topic, key, pid, text, copy, meta instanceof JsonText, phxRef, this.#replica);
     this.#emit(diff);
     return { phxRef, diff };
   }
@@ -925,7 +911,7 @@ export class PresenceState<M extends JsonMeta<M> = JsonObject> {
 
   /**
    * The visible presences of `topic`, grouped by key (keys sorted): fresh arrays and groups of
-   * frozen presences, the objects earlier reads and diffs returned for them.
+   * frozen presences, the objects earlier reads returned for them.
    */
   list(topic: string): KeyPresences<M>[] {
     const state = this.#state();

@@ -46,7 +46,7 @@ export interface ReplicaId {
 
 /**
  * One tracked connection as readers and diffs see it: frozen, down to its meta (a
- * `PresenceState` hands the same object out again to later reads and diffs).
+ * `PresenceState` hands the same object out again to later reads).
  */
 export interface Presence<M extends object = JsonObject> {
   readonly topic: string;
