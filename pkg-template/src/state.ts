@@ -42,7 +42,7 @@ function freezeJson(value: object): void {
 }
 
 /** Freezes each presence, with its meta and replica (not the array holding them). */
-export function freezeEach(presences: readonly { meta: unknown; replica: object }[]): void {
+function freezeEach(presences: readonly { meta: unknown; replica: object }[]): void {
   for (let index = 0; index < presences.length; index += 1) {
     const presence = presences[index]!;
     Object.freeze(presence.replica);

@@ -12,11 +12,14 @@ import {
   checkStrings,
   diffInput,
   disposeSymbol,
-  freezeEach,
+  forgetPresences,
   messageInput,
   metaText,
   newIncarnation,
+  newPresenceCache,
   parseDiff,
+  readList,
+  readPresenceList,
   requireReplica,
   requireString,
   wantsJson,
@@ -71,6 +74,8 @@ function requireTime(now: unknown): number {
  */
 export class SyncNode<M extends JsonMeta<M> = JsonObject> {
   #raw: RawSyncEngine | undefined;
+  /** The presences reads hand out again (see `PresenceCache` in state.ts). */
+  #presences = newPresenceCache();
   #replica: ReplicaId;
 
   /**
@@ -104,7 +109,9 @@ export class SyncNode<M extends JsonMeta<M> = JsonObject> {
   }
 
   #diff(text: string): Diff<M> {
-    return parseDiff<M>(text);
+    const diff = parseDiff<M>(text);
+    forgetPresences(this.#presences, diff.leaves);
+    return diff;
   }
 
   #tracked(text: string): Tracked<M> {
@@ -212,7 +219,7 @@ export class SyncNode<M extends JsonMeta<M> = JsonObject> {
     if (text.startsWith(DIFF_EVENT_PREFIX)) {
       const event: DiffEvent<M> = {
         type: "diff",
-        diff: parseDiff<M>(text.slice(DIFF_EVENT_PREFIX.length, -1)),
+        diff: this.#diff(text.slice(DIFF_EVENT_PREFIX.length, -1)),
       };
       return Object.freeze(event);
     }
@@ -245,22 +252,21 @@ export class SyncNode<M extends JsonMeta<M> = JsonObject> {
     return JSON.parse(call(() => engine.peers())) as PeerInfo[];
   }
 
-  /** The visible presences of `topic`, grouped by key (keys sorted); presences frozen. */
+  /**
+   * The visible presences of `topic`, grouped by key (keys sorted): fresh arrays and groups of
+   * frozen presences, the objects earlier reads returned for them.
+   */
   list(topic: string): KeyPresences<M>[] {
     const engine = this.#engine();
     checkStrings(topic);
-    const groups = JSON.parse(call(() => engine.list(topic))) as KeyPresences<M>[];
-    for (const group of groups) freezeEach(group.presences);
-    return groups;
+    return readList<M>(call(() => engine.list(topic)), engine.words(), this.#presences);
   }
 
-  /** The visible presences of `key` in `topic`. */
+  /** The visible presences of `key` in `topic`: a fresh array of frozen presences. */
   getByKey(topic: string, key: string): Presence<M>[] {
     const engine = this.#engine();
     checkStrings(topic, key);
-    const presences = JSON.parse(call(() => engine.getByKey(topic, key))) as Presence<M>[];
-    freezeEach(presences);
-    return presences;
+    return readPresenceList<M>(call(() => engine.getByKey(topic, key)), engine.words(), this.#presences);
   }
 
   /** Topics with at least one visible presence, sorted. */
@@ -316,6 +322,7 @@ export class SyncNode<M extends JsonMeta<M> = JsonObject> {
   free(): void {
     const raw = this.#raw;
     this.#raw = undefined;
+    this.#presences = newPresenceCache();
     raw?.free();
   }
 

@@ -16,6 +16,7 @@ use beryl_core::{Message, Meta, PresenceState, ReplicaStatus};
 use wasm_bindgen::prelude::*;
 
 use crate::args;
+use crate::compact;
 use crate::error::BindingError;
 use crate::json;
 
@@ -311,6 +312,16 @@ impl SyncFacade {
         json::presences(&self.engine.state().get_by_key(topic, key))
     }
 
+    /// The visible presences of `topic`, grouped by key, in the compact form.
+    pub fn list_compact(&self, topic: &str) -> (String, Vec<u32>) {
+        compact::list(&self.engine.state().list(topic))
+    }
+
+    /// The visible presences of `key` in `topic`, in the compact form.
+    pub fn get_by_key_compact(&self, topic: &str, key: &str) -> (String, Vec<u32>) {
+        compact::presences(&self.engine.state().get_by_key(topic, key))
+    }
+
     /// Topics with a visible presence, sorted.
     pub fn topics(&self) -> String {
         let mut topics = self.engine.state().topics();
@@ -361,6 +372,8 @@ fn js<T>(result: Result<T, BindingError>) -> JsResult<T> {
 #[wasm_bindgen]
 pub struct RawSyncEngine {
     facade: SyncFacade,
+    /// The words of the last compact result, until `words` takes them.
+    words: Vec<u32>,
 }
 
 #[wasm_bindgen]
@@ -377,6 +390,7 @@ impl RawSyncEngine {
     ) -> JsResult<RawSyncEngine> {
         Ok(RawSyncEngine {
             facade: js(SyncFacade::new(name, incarnation, config, limits, now))?,
+            words: Vec::new(),
         })
     }
 
@@ -471,15 +485,24 @@ impl RawSyncEngine {
         self.facade.peers()
     }
 
-    /// A topic's presences grouped by key, as JSON.
-    pub fn list(&self, topic: &str) -> String {
-        self.facade.list(topic)
+    /// A topic's presences grouped by key, compact (its words from `words`).
+    pub fn list(&mut self, topic: &str) -> String {
+        let (text, words) = self.facade.list_compact(topic);
+        self.words = words;
+        text
     }
 
-    /// A key's presences in a topic, as JSON.
+    /// A key's presences in a topic, compact (its words from `words`).
     #[wasm_bindgen(js_name = getByKey)]
-    pub fn get_by_key(&self, topic: &str, key: &str) -> String {
-        self.facade.get_by_key(topic, key)
+    pub fn get_by_key(&mut self, topic: &str, key: &str) -> String {
+        let (text, words) = self.facade.get_by_key_compact(topic, key);
+        self.words = words;
+        text
+    }
+
+    /// The words of the last compact result (empty once taken).
+    pub fn words(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.words)
     }
 
     /// Topics with a visible presence, sorted, as JSON.

@@ -355,6 +355,27 @@ describe("SyncNode", () => {
     assert.throws(() => scoped.size, UsageError);
   });
 
+  test("reads hand out frozen presences, the same objects as earlier reads, in fresh arrays", () => {
+    const node = new SyncNode("a", { now: 0, incarnation: "1" });
+    node.track("t", "k", "p1", { n: { deep: [1] } });
+    node.track("t", "k", "p2", { n: 2 });
+    const first = node.list("t");
+    const second = node.list("t");
+    assert.notEqual(first, second);
+    assert.deepStrictEqual(first, second);
+    const [p1, p2] = second[0].presences;
+    assert.equal(p1, first[0].presences[0]);
+    assert.equal(p2, node.getByKey("t", "k")[1]);
+    for (const frozen of [p1, p1.meta, p1.meta.n.deep, p1.replica]) assert.ok(Object.isFrozen(frozen));
+    assert.ok(!Object.isFrozen(first) && !Object.isFrozen(first[0].presences));
+    const left = node.untrack("t", "k", "p1").leaves[0];
+    assert.deepStrictEqual(left, p1);
+    assert.deepStrictEqual(node.getByKey("t", "k"), [p2]);
+    node.update("t", "k", "p2", { n: 3 });
+    assert.deepStrictEqual(node.list("t")[0].presences.map((p) => p.meta), [{ n: 3 }]);
+    node.free();
+  });
+
   test("the host may call the node while handling its events", () => {
     const node = new SyncNode("a", { now: 0, incarnation: "1" });
     node.track("t", "k", "p0", {});
