@@ -87,9 +87,9 @@ const BIG_COUNTER = 32;
 /**
  * Presences reads built, which later reads (and diffs, for the presences they take away) hand
  * out again instead of building them anew: a dot's presence never changes (an update makes a
- * new dot), so an entry is never stale, and the objects are frozen. Keyed by replica (`name` NUL `incarnation`), then by dot
- * counter; an entry goes when its presence leaves, and the whole cache when it holds
- * `PRESENCE_CACHE_MAX` presences.
+ * new dot), so an entry is never stale, and the objects are frozen. Keyed by replica (`name`
+ * NUL `incarnation`), then by dot counter; an entry goes when its presence leaves, and the
+ * whole cache (replicas too) when it holds `PRESENCE_CACHE_MAX` presences.
  */
 export interface PresenceCache {
   readonly replicas: Map<string, CachedReplica>;
@@ -97,6 +97,8 @@ export interface PresenceCache {
 }
 
 interface CachedReplica {
+  /** Its key in `PresenceCache.replicas`. */
+  readonly key: string;
   /** The frozen replica object every presence of the replica shares. */
   readonly id: ReplicaId;
   readonly presences: Map<number, Presence<object>>;
@@ -109,11 +111,11 @@ export function newPresenceCache(): PresenceCache {
 }
 
 function cachedReplica(cache: PresenceCache, name: string, incarnation: string): CachedReplica {
-  const id = `${name}\u0000${incarnation}`;
-  let replica = cache.replicas.get(id);
+  const key = `${name}\u0000${incarnation}`;
+  let replica = cache.replicas.get(key);
   if (replica === undefined) {
-    replica = { id: Object.freeze({ name, incarnation }), presences: new Map() };
-    cache.replicas.set(id, replica);
+    replica = { key, id: Object.freeze({ name, incarnation }), presences: new Map() };
+    cache.replicas.set(key, replica);
   }
   return replica;
 }
@@ -121,7 +123,10 @@ function cachedReplica(cache: PresenceCache, name: string, incarnation: string):
 /** Keeps `presence` (frozen, of dot `counter`) for later reads. */
 function remember(cache: PresenceCache, replica: CachedReplica, counter: number, presence: Presence<object>): void {
   if (cache.size >= PRESENCE_CACHE_MAX) {
-    for (const other of cache.replicas.values()) other.presences.clear();
+    // Replicas go too (so replicas that left do not pile up), except the one being read.
+    cache.replicas.clear();
+    replica.presences.clear();
+    cache.replicas.set(replica.key, replica);
     cache.size = 0;
   }
   replica.presences.set(counter, presence);
