@@ -55,6 +55,7 @@ impl ReplicaId {
     }
 
     /// The node's configured name, shared by all its incarnations.
+    #[inline(always)]
     pub fn name(&self) -> &str {
         &self.0.name
     }

@@ -159,6 +159,7 @@ impl Compact {
         }
     }
 
+    #[inline(always)]
     fn push_str(&mut self, text: &str) {
         self.text.push_str(text);
         self.units += utf16_len(text);

@@ -29,13 +29,16 @@ pub(crate) struct Body {
 }
 
 impl Body {
+    #[inline(always)]
     pub(crate) fn key(&self) -> &str {
         &self.text[..usize::from(self.key_len)]
     }
+    #[inline(always)]
     pub(crate) fn pid(&self) -> &str {
         let start = usize::from(self.key_len);
         &self.text[start..start + usize::from(self.pid_len)]
     }
+    #[inline(always)]
     pub(crate) fn meta(&self) -> &str {
         &self.text[usize::from(self.key_len) + usize::from(self.pid_len)..]
     }
@@ -119,16 +122,19 @@ impl Entry {
     }
 
     /// The presence key (for example a user id).
+    #[inline(always)]
     pub fn key(&self) -> &str {
         self.body.key()
     }
 
     /// The pid (one connection of the key, for example a socket id).
+    #[inline(always)]
     pub fn pid(&self) -> &str {
         self.body.pid()
     }
 
     /// The meta, as the JSON text it was tracked with.
+    #[inline(always)]
     pub fn meta(&self) -> &str {
         self.body.meta()
     }
@@ -183,16 +189,19 @@ impl Presence {
     }
 
     /// The presence key.
+    #[inline(always)]
     pub fn key(&self) -> &str {
         self.entry.key()
     }
 
     /// The pid.
+    #[inline(always)]
     pub fn pid(&self) -> &str {
         self.entry.pid()
     }
 
     /// The meta, as JSON text.
+    #[inline(always)]
     pub fn meta(&self) -> &str {
         self.entry.meta()
     }

@@ -38,15 +38,19 @@ struct Slot {
 
 impl Slot {
     /// Whether the key is `key`; the lengths, kept in the slot, are compared before the text.
+    #[inline(always)]
     fn has_key(&self, key: &str) -> bool {
         usize::from(self.key_len) == key.len() && self.key() == key
     }
+    #[inline(always)]
     fn has_pid(&self, pid: &str) -> bool {
         usize::from(self.pid_len) == pid.len() && self.pid() == pid
     }
+    #[inline(always)]
     fn key(&self) -> &str {
         &self.text[..usize::from(self.key_len)]
     }
+    #[inline(always)]
     fn pid(&self) -> &str {
         let start = usize::from(self.key_len);
         &self.text[start..start + usize::from(self.pid_len)]
@@ -62,6 +66,7 @@ struct Slab {
 }
 
 impl Slab {
+    #[inline(always)]
     fn get(&self, index: u32) -> &Slot {
         self.chunks[(index >> CHUNK_BITS) as usize][index as usize & (CHUNK - 1)]
             .as_ref()
@@ -238,6 +243,7 @@ impl IndexedStore {
         index
     }
 
+    #[inline(always)]
     fn replica(&self, index: u32) -> &ReplicaRecord {
         self.replicas[index as usize]
             .as_ref()
