@@ -1,7 +1,7 @@
 //! Workloads W1-W4 of the core benchmark, run natively through the same facade calls the wasm
 //! bindings make (their encoded results included), so the package's benchmark script
-//! (tests/js/package/bench/workloads.mjs) can print native and wasm ops/s side by side.
-//! Prints one JSON object of ops/s.
+//! (tests/js/package/bench/workloads.mjs) can print native and wasm ops/s side by side. Each
+//! workload first runs once untimed, as the script does for V8. Prints one JSON object of ops/s.
 //!
 //!   cargo run --release -p beryl-wasm --example workloads [-- --no-1m]
 
@@ -41,16 +41,26 @@ fn holding(n: usize) -> (StateFacade, StateFacade) {
     (state, source)
 }
 
-/// Times merging `rounds` deltas of `joins` joins and `leaves` leaves made by `source`.
+/// The next user to join and the next to leave.
+struct Cursor {
+    next: usize,
+    oldest: usize,
+}
+
+/// Times merging `rounds` deltas of `joins` joins and `leaves` leaves made by `source`; `at`
+/// moves on.
 fn churn(
     state: &mut StateFacade,
     source: &mut StateFacade,
-    n: usize,
+    at: &mut Cursor,
     joins: usize,
     leaves: usize,
     rounds: usize,
 ) -> f64 {
-    let (mut next, mut oldest) = (n, 0);
+    let Cursor {
+        mut next,
+        mut oldest,
+    } = *at;
     let mut seconds = 0.0;
     for _ in 0..rounds {
         for _ in 0..joins {
@@ -81,6 +91,7 @@ fn churn(
             state.merge_binary(&undo).expect("valid delta");
         }
     }
+    *at = Cursor { next, oldest };
     rounds as f64 / seconds
 }
 
@@ -88,6 +99,7 @@ fn main() {
     let with_1m = !std::env::args().any(|arg| arg == "--no-1m");
     let mut out = Vec::new();
 
+    drop(tracked("w1-warm-up", 100_000));
     let started = Instant::now();
     let w1 = tracked("w1", 100_000);
     out.push((
@@ -96,6 +108,9 @@ fn main() {
     ));
 
     let full = wire::encode_binary(&w1.full_state(None));
+    fresh("w2-warm-up")
+        .merge_binary_compact(&full)
+        .expect("valid state");
     let mut fresh_state = fresh("w2");
     let started = Instant::now();
     std::hint::black_box(
@@ -109,9 +124,14 @@ fn main() {
     ));
 
     let (mut state, mut source) = holding(200_000);
+    let mut at = Cursor {
+        next: 200_000,
+        oldest: 0,
+    };
+    churn(&mut state, &mut source, &mut at, 50, 50, 50);
     out.push((
         "W3 100-op delta into 200k (deltas/s)",
-        churn(&mut state, &mut source, 200_000, 50, 50, 200),
+        churn(&mut state, &mut source, &mut at, 50, 50, 200),
     ));
     let sizes: &[usize] = if with_1m {
         &[1_000, 100_000, 1_000_000]
@@ -125,7 +145,12 @@ fn main() {
             100_000 => "W3 1-join delta into 100k (deltas/s)",
             _ => "W3 1-join delta into 1M (deltas/s)",
         };
-        out.push((label, churn(&mut state, &mut source, size, 1, 0, 1_000)));
+        let mut at = Cursor {
+            next: size,
+            oldest: 0,
+        };
+        churn(&mut state, &mut source, &mut at, 1, 0, 1_000);
+        out.push((label, churn(&mut state, &mut source, &mut at, 1, 0, 1_000)));
     }
 
     let mut state = tracked("w4", 199_000);
@@ -133,6 +158,9 @@ fn main() {
         track(&mut state, i, "room:lobby");
     }
     let rounds = 2_000;
+    for _ in 0..rounds / 10 {
+        std::hint::black_box(state.list_compact("room:lobby"));
+    }
     let started = Instant::now();
     for _ in 0..rounds {
         std::hint::black_box(state.list_compact("room:lobby"));

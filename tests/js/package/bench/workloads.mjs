@@ -1,6 +1,7 @@
 // Workloads W1-W4 of the core benchmark against the built package in Node, printed next to the
 // same workloads run natively through the same facade (wasm/examples/workloads.rs). Prints
-// figures; asserts nothing.
+// figures; asserts nothing. Each workload first runs once untimed, on both sides, so the figures
+// are the steady state a long-lived process sees, not V8 compiling the code as it goes.
 //
 //   npm run bench             (BENCH_NO_1M=1 skips the 1M-presence replica)
 import { spawnSync } from "node:child_process";
@@ -26,9 +27,9 @@ function holding(n) {
   return { state, source };
 }
 
-function churn(state, source, n, joins, leaves, rounds) {
-  let next = n;
-  let oldest = 0;
+/** Times `rounds` merges; `at` ({ next, oldest }: the next user to join and to leave) moves on. */
+function churn(state, source, at, joins, leaves, rounds) {
+  let { next, oldest } = at;
   let seconds = 0;
   for (let round = 0; round < rounds; round += 1) {
     for (let j = 0; j < joins; j += 1, next += 1) {
@@ -48,16 +49,21 @@ function churn(state, source, n, joins, leaves, rounds) {
       state.merge(source.takeDelta());
     }
   }
+  Object.assign(at, { next, oldest });
   return rounds / seconds;
 }
 
 function wasmFigures() {
   const out = {};
+  tracked("w1-warm-up", 100_000).free();
   let started = performance.now();
   const w1 = tracked("w1", 100_000);
   out["W1 track (tracks/s)"] = 100_000 / ((performance.now() - started) / 1000);
 
   const full = w1.fullState();
+  const warmUp = fresh("w2-warm-up");
+  warmUp.merge(full);
+  warmUp.free();
   const target = fresh("w2");
   started = performance.now();
   target.merge(full);
@@ -66,13 +72,17 @@ function wasmFigures() {
   target.free();
 
   let { state, source } = holding(200_000);
-  out["W3 100-op delta into 200k (deltas/s)"] = churn(state, source, 200_000, 50, 50, 200);
+  let at = { next: 200_000, oldest: 0 };
+  churn(state, source, at, 50, 50, 50);
+  out["W3 100-op delta into 200k (deltas/s)"] = churn(state, source, at, 50, 50, 200);
   state.free();
   source.free();
   for (const size of with1m ? [1_000, 100_000, 1_000_000] : [1_000, 100_000]) {
     ({ state, source } = holding(size));
     const label = { 1000: "1k", 100000: "100k", 1000000: "1M" }[size];
-    out[`W3 1-join delta into ${label} (deltas/s)`] = churn(state, source, size, 1, 0, 1_000);
+    at = { next: size, oldest: 0 };
+    churn(state, source, at, 1, 0, 1_000);
+    out[`W3 1-join delta into ${label} (deltas/s)`] = churn(state, source, at, 1, 0, 1_000);
     state.free();
     source.free();
   }
@@ -80,6 +90,7 @@ function wasmFigures() {
   const w4 = tracked("w4", 199_000);
   for (let i = 1_000_000; i < 1_001_000; i += 1) w4.track("room:lobby", `user:${i}`, `pid:${i}`, meta(i));
   const rounds = 2_000;
+  for (let r = 0; r < rounds / 10; r += 1) w4.list("room:lobby");
   started = performance.now();
   for (let r = 0; r < rounds; r += 1) w4.list("room:lobby");
   out["W4 list 1,000 of 200k (lists/s)"] = rounds / ((performance.now() - started) / 1000);
