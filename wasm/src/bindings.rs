@@ -21,15 +21,7 @@ fn js<T>(result: Result<T, BindingError>) -> JsResult<T> {
 #[wasm_bindgen]
 pub struct RawPresenceState {
     facade: StateFacade,
-    words: Vec<u32>,
-}
-
-impl RawPresenceState {
-    /// Keeps the words of a compact result for `words` and returns its text.
-    fn compact(&mut self, (text, words): (String, Vec<u32>)) -> String {
-        self.words = words;
-        text
-    }
+    words: compact::PendingWords,
 }
 
 #[wasm_bindgen]
@@ -40,7 +32,7 @@ impl RawPresenceState {
     pub fn new(name: &str, incarnation: &str, limits: &str) -> JsResult<RawPresenceState> {
         Ok(RawPresenceState {
             facade: js(StateFacade::new(name, incarnation, limits))?,
-            words: Vec::new(),
+            words: compact::PendingWords::default(),
         })
     }
 
@@ -75,39 +67,37 @@ impl RawPresenceState {
 
     /// The words of the last compact result (empty once taken).
     pub fn words(&mut self) -> Vec<u32> {
-        std::mem::take(&mut self.words)
+        self.words.take()
     }
 
     /// Replaces a local entry's meta; the diff (its join carries the new `phxRef`), compact.
     pub fn update(&mut self, topic: &str, key: &str, pid: &str, meta: &str) -> JsResult<String> {
         let diff = js(self.facade.update_diff(topic, key, pid, meta))?;
-        Ok(self.compact(compact::diff(&diff)))
+        Ok(self.words.keep(compact::diff(&diff)))
     }
 
     /// Stops tracking a local entry; the diff, compact.
     pub fn untrack(&mut self, topic: &str, key: &str, pid: &str) -> String {
         let diff = self.facade.untrack_diff(topic, key, pid);
-        self.compact(compact::diff(&diff))
+        self.words.keep(compact::diff(&diff))
     }
 
     /// Stops tracking every local entry of `pid`; the diff, compact.
     #[wasm_bindgen(js_name = untrackAll)]
     pub fn untrack_all(&mut self, pid: &str) -> String {
         let diff = self.facade.untrack_all_diff(pid);
-        self.compact(compact::diff(&diff))
+        self.words.keep(compact::diff(&diff))
     }
 
     /// A topic's presences grouped by key, compact.
     pub fn list(&mut self, topic: &str) -> String {
-        let listing = self.facade.list_compact(topic);
-        self.compact(listing)
+        self.words.keep(self.facade.list_compact(topic))
     }
 
     /// A key's presences in a topic, compact.
     #[wasm_bindgen(js_name = getByKey)]
     pub fn get_by_key(&mut self, topic: &str, key: &str) -> String {
-        let presences = self.facade.get_by_key_compact(topic, key);
-        self.compact(presences)
+        self.words.keep(self.facade.get_by_key_compact(topic, key))
     }
 
     /// Topics with a visible presence, sorted, as JSON.
@@ -136,21 +126,21 @@ impl RawPresenceState {
     #[wasm_bindgen(js_name = replicaDown)]
     pub fn replica_down(&mut self, name: &str, incarnation: &str) -> JsResult<String> {
         let diff = js(self.facade.replica_down_diff(name, incarnation))?;
-        Ok(self.compact(compact::diff(&diff)))
+        Ok(self.words.keep(compact::diff(&diff)))
     }
 
     /// Marks a replica up; the diff, compact.
     #[wasm_bindgen(js_name = replicaUp)]
     pub fn replica_up(&mut self, name: &str, incarnation: &str) -> JsResult<String> {
         let diff = js(self.facade.replica_up_diff(name, incarnation))?;
-        Ok(self.compact(compact::diff(&diff)))
+        Ok(self.words.keep(compact::diff(&diff)))
     }
 
     /// Removes a replica for good; the diff, compact.
     #[wasm_bindgen(js_name = removeReplica)]
     pub fn remove_replica(&mut self, name: &str, incarnation: &str) -> JsResult<String> {
         let diff = js(self.facade.remove_replica_diff(name, incarnation))?;
-        Ok(self.compact(compact::diff(&diff)))
+        Ok(self.words.keep(compact::diff(&diff)))
     }
 
     /// A replica's status name, or undefined.
@@ -168,14 +158,14 @@ impl RawPresenceState {
     #[wasm_bindgen(js_name = mergeBinary)]
     pub fn merge_binary(&mut self, bytes: &[u8]) -> JsResult<String> {
         let diff = js(self.facade.merge_binary_compact(bytes))?;
-        Ok(self.compact(diff))
+        Ok(self.words.keep(diff))
     }
 
     /// Decodes and applies a JSON replication message; the diff, compact.
     #[wasm_bindgen(js_name = mergeJson)]
     pub fn merge_json(&mut self, text: &str) -> JsResult<String> {
         let diff = js(self.facade.merge_json_compact(text))?;
-        Ok(self.compact(diff))
+        Ok(self.words.keep(diff))
     }
 
     /// The local changes since the last call as a delta message, or undefined if none.

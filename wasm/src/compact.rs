@@ -268,6 +268,24 @@ pub fn presences(presences: &[Presence]) -> (String, Vec<u32>) {
     out.finish()
 }
 
+/// The words of the last compact result a raw class returned, until JS takes them: the text
+/// crosses as the call's result, the words by a second call.
+#[derive(Default)]
+pub struct PendingWords(Vec<u32>);
+
+impl PendingWords {
+    /// Keeps the words of `result` and returns its text.
+    pub fn keep(&mut self, (text, words): (String, Vec<u32>)) -> String {
+        self.0 = words;
+        text
+    }
+
+    /// The words kept last (empty once taken).
+    pub fn take(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

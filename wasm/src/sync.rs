@@ -373,7 +373,7 @@ fn js<T>(result: Result<T, BindingError>) -> JsResult<T> {
 pub struct RawSyncEngine {
     facade: SyncFacade,
     /// The words of the last compact result, until `words` takes them.
-    words: Vec<u32>,
+    words: compact::PendingWords,
 }
 
 #[wasm_bindgen]
@@ -390,7 +390,7 @@ impl RawSyncEngine {
     ) -> JsResult<RawSyncEngine> {
         Ok(RawSyncEngine {
             facade: js(SyncFacade::new(name, incarnation, config, limits, now))?,
-            words: Vec::new(),
+            words: compact::PendingWords::default(),
         })
     }
 
@@ -487,22 +487,18 @@ impl RawSyncEngine {
 
     /// A topic's presences grouped by key, compact (its words from `words`).
     pub fn list(&mut self, topic: &str) -> String {
-        let (text, words) = self.facade.list_compact(topic);
-        self.words = words;
-        text
+        self.words.keep(self.facade.list_compact(topic))
     }
 
     /// A key's presences in a topic, compact (its words from `words`).
     #[wasm_bindgen(js_name = getByKey)]
     pub fn get_by_key(&mut self, topic: &str, key: &str) -> String {
-        let (text, words) = self.facade.get_by_key_compact(topic, key);
-        self.words = words;
-        text
+        self.words.keep(self.facade.get_by_key_compact(topic, key))
     }
 
     /// The words of the last compact result (empty once taken).
     pub fn words(&mut self) -> Vec<u32> {
-        std::mem::take(&mut self.words)
+        self.words.take()
     }
 
     /// Topics with a visible presence, sorted, as JSON.
